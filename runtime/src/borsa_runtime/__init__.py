@@ -1,0 +1,1 @@
+"""Shared runtime glue for every Borsa service."""

@@ -1,0 +1,1 @@
+"""The Borsa exchange simulator."""

@@ -1,0 +1,1 @@
+"""Real-server fixtures, registered for every package through the pytest11 entry point."""

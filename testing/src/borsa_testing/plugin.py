@@ -1,1 +1,93 @@
-"""Real-server fixtures, registered for every package through the pytest11 entry point."""
+"""Real-server fixtures, registered for every package through the pytest11 entry point.
+
+Session fixtures start one nats-server, one Postgres cluster and one simulator per test run, on free
+loopback ports, and tear them down at the end. `NATS_URL`, `DATABASE_URL` and `BORSA_SIM_URL` make them use
+servers that are already running instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .processes import SimServer, start_nats, start_postgres, start_sim
+
+DEFAULT_SIM_ARGS = ("--seed", "42", "--tick-interval", "0.25")
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `nats-server -js` (or `NATS_URL`)."""
+    if os.environ.get("NATS_URL"):
+        yield os.environ["NATS_URL"]
+        return
+    server = start_nats(tmp_path_factory.mktemp("nats"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An admin DSN on a real Postgres cluster (or `DATABASE_URL`)."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    server = start_postgres(tmp_path_factory.mktemp("pg"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def fresh_database(database_url: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards; yields its DSN."""
+    import asyncpg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base, _, _ = database_url.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def sim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SimServer]]:
+    """Start extra simulators with their own arguments (`sim_factory("--rate-limit-scale", "0.01")`)."""
+    started: list[SimServer] = []
+
+    def start(*args: str) -> SimServer:
+        server = start_sim(*args, workdir=Path(tmp_path_factory.mktemp("sim")))
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def sim_url(sim_factory: Callable[..., SimServer]) -> str:
+    """The shared simulator (or `BORSA_SIM_URL`): seed 42, a price step every 0.25 s."""
+    if os.environ.get("BORSA_SIM_URL"):
+        return os.environ["BORSA_SIM_URL"]
+    return sim_factory(*DEFAULT_SIM_ARGS).url

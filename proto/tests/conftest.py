@@ -143,7 +143,10 @@ EXAMPLES: list[p.Message] = [
     p.CredentialsCheckReply(ok=True, permissions=["read", "trade"], balances_visible=True),
     p.WatchRequest(symbol="BTC/USDT", lease_ms=30_000),
     p.WatchReply(
-        symbol="BTC/USDT", market_id="BTCUSDT", subject="borsa.market.binance.ticker.BTC_USDT", lease_ms=30_000
+        symbol="BTC/USDT",
+        market_id="BTCUSDT",
+        subject="borsa.market.binance.ticker.BTC_USDT",
+        lease_ms=30_000,
     ),
     p.OrderEvent(
         event_id="kraken:OQCLML-BW3P3-BUCMWZ:filled:T1",
@@ -173,6 +176,11 @@ EXAMPLES: list[p.Message] = [
         )
     ),
 ]
+
+
+@pytest.fixture
+def examples() -> list[p.Message]:
+    return EXAMPLES
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

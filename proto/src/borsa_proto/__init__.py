@@ -3,6 +3,7 @@
 from borsa_proto import subjects
 from borsa_proto.base import Message
 from borsa_proto.codec import BadMessage, convert, decode, decoder, encode, json_schema, to_builtins
+from borsa_proto.contract import REQUEST_REPLY
 from borsa_proto.errors import ERROR_CODE_HEADER, ERROR_HEADER, RETRYABLE, ErrorBody, ErrorCode, ErrorReply
 from borsa_proto.exchange import (
     Balance,
@@ -51,10 +52,12 @@ from borsa_proto.requests import (
     WatchRequest,
     require_order_ref,
 )
+from borsa_proto.subjects import Op
 
 __all__ = [
     "ERROR_CODE_HEADER",
     "ERROR_HEADER",
+    "REQUEST_REPLY",
     "RETRYABLE",
     "BadMessage",
     "Balance",
@@ -84,6 +87,7 @@ __all__ = [
     "MinMax",
     "OhlcvReply",
     "OhlcvRequest",
+    "Op",
     "OpenOrdersReply",
     "OpenOrdersRequest",
     "Order",

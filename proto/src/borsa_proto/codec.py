@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import functools
 import re
+import types
+import typing
 from decimal import Decimal
+from enum import EnumMeta
 from typing import Any, TypeVar
 
 import msgspec
@@ -45,7 +48,43 @@ class BadMessage(ValueError):
         missing = _MISSING.search(reason)
         if missing:
             path = f"{path}.{missing['name']}"
+        if reason.startswith("Invalid enum value"):
+            allowed = [e.value for e in _enums_at(type_, path)]
+            if allowed:
+                reason = f"{reason}; allowed: {', '.join(allowed)}"
         return cls(type_name, reason, path)
+
+
+def _enums_at(type_: Any, path: str) -> list[Any]:
+    """The enum members allowed at a `$.a[0].b` path, walking Struct fields and containers."""
+    t = type_
+    for part in path.split(".")[1:]:
+        name, *indexes = part.split("[")
+        t = _field_type(t, name)
+        for _ in indexes:
+            t = _element_type(t)
+    return [member for arg in _union_args(t) if isinstance(arg, EnumMeta) for member in arg]
+
+
+def _union_args(t: Any) -> tuple[Any, ...]:
+    return typing.get_args(t) if isinstance(t, types.UnionType) or typing.get_origin(t) is typing.Union else (t,)
+
+
+def _field_type(t: Any, name: str) -> Any:
+    for arg in _union_args(t):
+        if isinstance(arg, type) and issubclass(arg, msgspec.Struct):
+            for f in msgspec.structs.fields(arg):
+                if f.encode_name == name:
+                    return f.type
+    return None
+
+
+def _element_type(t: Any) -> Any:
+    for arg in _union_args(t):
+        args = typing.get_args(arg)
+        if args:
+            return args[-1]
+    return None
 
 
 def _enc_hook(obj: Any) -> Any:

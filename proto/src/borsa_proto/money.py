@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import types
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,7 @@ def parse_decimal(value: Any) -> Decimal:
 
 
 def is_money_type(annotation: Any) -> bool:
-    """Whether a field annotation holds a DecimalStr (alone, optional, or in a union)."""
-    if annotation is DecimalStr:
-        return True
-    return any(is_money_type(arg) for arg in getattr(annotation, "__args__", ()))
+    """Whether a field holds a DecimalStr directly (`DecimalStr` or `DecimalStr | None`)."""
+    if isinstance(annotation, types.UnionType):
+        return DecimalStr in annotation.__args__
+    return annotation is DecimalStr

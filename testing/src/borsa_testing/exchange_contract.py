@@ -17,6 +17,7 @@ import pytest
 from ccxt.base import errors as E
 
 from borsa_sim.markets import MarketSpec, markets_for
+from borsa_testing.plugin import DEFAULT_SIM_ARGS
 from borsa_testing.sim import SimAdmin, ccxt_client
 
 D = Decimal
@@ -93,6 +94,12 @@ class ExchangeContract:
     @property
     def spec(self) -> MarketSpec:
         return {m.symbol: m for m in markets_for(self.exchange_id)}[self.symbol]
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def sim_url(cls, sim_factory) -> str:
+        """A simulator of this exchange alone: other exchanges' tests never move its prices."""
+        return sim_factory(*DEFAULT_SIM_ARGS, "--exchanges", cls.exchange_id).url
 
     @pytest.fixture
     async def admin(self, sim_url: str):

@@ -22,7 +22,6 @@ def _decimal_leaves(value: Any, path: str = "$") -> list[tuple[str, list[Any]]]:
     found = []
     if isinstance(value, dict):
         for key, item in value.items():
-            found += [(f"{path}.{key}", [key, *keys]) for _, keys in [("", [])]][:0]
             for sub_path, keys in _decimal_leaves(item, f"{path}.{key}"):
                 found.append((sub_path, [key, *keys]))
     elif isinstance(value, list):
@@ -44,18 +43,12 @@ def test_every_number_like_string_refuses_a_json_number(example: Message) -> Non
     payload = json.loads(p.encode(example))
     for path, keys in _decimal_leaves(payload):
         tree = json.loads(p.encode(example))
-        _replace(tree, keys, float(tree_value := _get(tree, keys)))
+        _replace(tree, keys, 1.5)
         with pytest.raises(p.BadMessage) as caught:
             p.decode(json.dumps(tree).encode(), type(example))
         # Map keys show up as [...] in msgspec paths; the field name at the end is what matters.
         assert caught.value.path.split(".")[-1].split("[")[0] == path.split(".")[-1].split("[")[0]
-        assert tree_value in str(caught.value) or "Expected `str`" in str(caught.value)
-
-
-def _get(tree: Any, keys: list[Any]) -> Any:
-    for key in keys:
-        tree = tree[key]
-    return tree
+        assert "expected a decimal string" in str(caught.value) or "Expected `str" in str(caught.value)
 
 
 def test_float_for_amount_names_the_field() -> None:

@@ -313,8 +313,9 @@ class ExchangeContract:
         spec, price = self.spec, await self.price(ex)
         limit = ((price * D("0.8")) // spec.price_tick) * spec.price_tick
         cid = self.new_client_id()
-        order = await ex.create_order(self.symbol, "limit", "buy", float(amount_for(spec, limit)), float(limit),
-                                      self.client_id_params(cid))
+        order = await ex.create_order(
+            self.symbol, "limit", "buy", float(amount_for(spec, limit)), float(limit), self.client_id_params(cid)
+        )
         fetched = await ex.fetch_order(order["id"], self.symbol)
         assert fetched["clientOrderId"] == cid
         if self.fetch_by_client_id:
@@ -374,8 +375,13 @@ class ExchangeContract:
             pytest.skip(f"{self.exchange_id}'s minimum amount is one step; covered by the minimum cost")
         price = await self.price(ex)
         with pytest.raises(self.errors["below_min_amount"]):
-            await ex.create_order(self.symbol, "limit", "buy", float(spec.min_amount - spec.amount_step),
-                                  float(((price * D("0.9")) // spec.price_tick) * spec.price_tick))
+            await ex.create_order(
+                self.symbol,
+                "limit",
+                "buy",
+                float(spec.min_amount - spec.amount_step),
+                float(((price * D("0.9")) // spec.price_tick) * spec.price_tick),
+            )
 
     async def test_below_minimum_cost(self, ex) -> None:
         await ex.load_markets()
@@ -385,8 +391,13 @@ class ExchangeContract:
         if spec.min_amount * low >= spec.min_cost:
             pytest.skip("no price makes the minimum amount cheaper than the minimum cost")
         with pytest.raises(self.errors["below_min_cost"]):
-            await ex.create_order(self.symbol, "limit", "buy", float(spec.min_amount), float(low),
-                                  )
+            await ex.create_order(
+                self.symbol,
+                "limit",
+                "buy",
+                float(spec.min_amount),
+                float(low),
+            )
 
     async def test_amount_off_the_step(self, ex) -> None:
         await ex.load_markets()
@@ -446,15 +457,17 @@ class ExchangeContract:
         cid = self.new_client_id()
         await admin.add_fault(exchange=self.exchange_id, method="POST", status=502, phase="after", count=1)
         with pytest.raises(E.ExchangeError):
-            await ex.create_order(self.symbol, "limit", "buy", float(amount_for(spec, limit)), float(limit),
-                                  self.client_id_params(cid))
+            await ex.create_order(
+                self.symbol, "limit", "buy", float(amount_for(spec, limit)), float(limit), self.client_id_params(cid)
+            )
         mine = [o for o in await admin.orders(self.exchange_id, account["account_id"]) if o["client_order_id"] == cid]
         assert len(mine) == 1
         assert mine[0]["status"] == "open"
 
     async def test_rate_limit(self, sim_factory, admin) -> None:
-        strict = sim_factory("--rate-limit-scale", self.rate_limit_scale, "--exchanges", self.exchange_id,
-                             "--ban-seconds", "5")
+        strict = sim_factory(
+            "--rate-limit-scale", self.rate_limit_scale, "--exchanges", self.exchange_id, "--ban-seconds", "5"
+        )
         async with SimAdmin(strict.url) as strict_admin:
             spec = self.spec
             account = await strict_admin.create_account(self.exchange_id, {spec.quote: "1000"})
@@ -473,8 +486,12 @@ class ExchangeContract:
 
         async with aiohttp.ClientSession() as session:
             for method, path, body in self.malformed_requests():
-                async with session.request(method, f"{sim_url}/{self.exchange_id}{path}", data=body,
-                                           headers={"Content-Type": "application/json"}) as response:
+                async with session.request(
+                    method,
+                    f"{sim_url}/{self.exchange_id}{path}",
+                    data=body,
+                    headers={"Content-Type": "application/json"},
+                ) as response:
                     text = await response.text()
                     assert response.status != 500 or "Traceback" not in text, (path, text)
                     assert "Traceback" not in text

@@ -30,8 +30,14 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen | None = None,
-                  what: str = "server", log_path: Path | None = None) -> None:
+def wait_for_port(
+    host: str,
+    port: int,
+    timeout: float,
+    proc: subprocess.Popen | None = None,
+    what: str = "server",
+    log_path: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -97,7 +103,9 @@ def start_nats(workdir: Path | None = None, port: int | None = None, timeout: fl
     log_path = workdir / "nats.log"
     proc = subprocess.Popen(
         [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store), "-l", str(log_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         wait_for_port("127.0.0.1", port, timeout, proc, "nats-server", log_path)
@@ -163,7 +171,10 @@ def start_postgres(workdir: Path | None = None, port: int | None = None, timeout
     if not (datadir / "PG_VERSION").exists():
         result = subprocess.run(
             [initdb, "-D", str(datadir), "-U", "borsa", "--auth=trust", "-E", "UTF8", "--no-sync"],
-            user=owner, capture_output=True, text=True, check=False,
+            user=owner,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise ServerError(f"initdb failed ({result.returncode}): {result.stderr.strip()}")
@@ -172,10 +183,31 @@ def start_postgres(workdir: Path | None = None, port: int | None = None, timeout
     if owner:
         os.chown(log_path, pwd.getpwnam(owner).pw_uid, pwd.getpwnam(owner).pw_gid)
     proc = subprocess.Popen(
-        [postgres, "-D", str(datadir), "-p", str(port), "-h", "127.0.0.1", "-k", str(sockdir),
-         "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-         "-c", "max_connections=200", "-c", "shared_buffers=128MB"],
-        user=owner, stdout=log_file, stderr=log_file, start_new_session=True,
+        [
+            postgres,
+            "-D",
+            str(datadir),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(sockdir),
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=200",
+            "-c",
+            "shared_buffers=128MB",
+        ],
+        user=owner,
+        stdout=log_file,
+        stderr=log_file,
+        start_new_session=True,
     )
     log_file.close()
     try:
@@ -198,8 +230,14 @@ def _wait_pg_ready(port: int, sockdir: Path, timeout: float, proc: subprocess.Po
             raise ServerError(f"postgres exited with code {proc.returncode}{_tail(log_path)}")
         if isready is None:
             return
-        if subprocess.run([isready, "-h", "127.0.0.1", "-p", str(port), "-U", "borsa", "-d", "postgres"],
-                          capture_output=True, check=False).returncode == 0:
+        if (
+            subprocess.run(
+                [isready, "-h", "127.0.0.1", "-p", str(port), "-U", "borsa", "-d", "postgres"],
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        ):
             return
         time.sleep(0.1)
     raise ServerError(f"postgres did not accept connections within {timeout:.0f}s{_tail(log_path)}")
@@ -226,7 +264,10 @@ def start_sim(*args: str, workdir: Path | None = None, timeout: float = 30.0) ->
     log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     proc = subprocess.Popen(
         [sys.executable, "-m", "borsa_sim", "--host", "127.0.0.1", "--port", "0", *args],
-        stdout=subprocess.PIPE, stderr=log_file, start_new_session=True, text=True,
+        stdout=subprocess.PIPE,
+        stderr=log_file,
+        start_new_session=True,
+        text=True,
     )
     log_file.close()
     deadline = time.monotonic() + timeout
@@ -265,9 +306,8 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log_path: Path)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise ServerError(f"process exited with code {proc.returncode}{_tail(log_path)}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
+        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as response:
+            if response.status == 200:
+                return
         time.sleep(0.05)
     raise ServerError(f"{url} did not answer within {timeout:.0f}s{_tail(log_path)}")

@@ -18,8 +18,9 @@ SPOT_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-def ccxt_client(exchange_id: str, sim_url: str, credentials: dict[str, str] | None = None,
-                timeout_ms: int = 10_000, **options: Any):
+def ccxt_client(
+    exchange_id: str, sim_url: str, credentials: dict[str, str] | None = None, timeout_ms: int = 10_000, **options: Any
+):
     """The REAL ccxt async class for `exchange_id`, its REST URLs pointed at the simulator."""
     import ccxt.async_support as ccxt_async
 

@@ -24,13 +24,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8900, help="port to listen on; 0 picks a free one")
     parser.add_argument("--seed", type=int, default=0, help="seed of the price walks (same seed, same prices)")
-    parser.add_argument("--rate-limit-scale", type=float, default=1.0,
-                        help="multiply every documented rate limit by this (0.01 makes them easy to reach)")
+    parser.add_argument(
+        "--rate-limit-scale",
+        type=float,
+        default=1.0,
+        help="multiply every documented rate limit by this (0.01 makes them easy to reach)",
+    )
     parser.add_argument("--tick-interval", type=float, default=1.0, help="seconds between price-walk steps")
-    parser.add_argument("--ban-seconds", type=float, default=120.0,
-                        help="how long Binance's 418 ban lasts (the real one starts at 2 minutes)")
-    parser.add_argument("--exchanges", default=",".join(EXCHANGES),
-                        help=f"comma-separated subset of {','.join(EXCHANGES)}")
+    parser.add_argument(
+        "--ban-seconds",
+        type=float,
+        default=120.0,
+        help="how long Binance's 418 ban lasts (the real one starts at 2 minutes)",
+    )
+    parser.add_argument(
+        "--exchanges", default=",".join(EXCHANGES), help=f"comma-separated subset of {','.join(EXCHANGES)}"
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
@@ -47,8 +56,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    sim = Sim(seed=args.seed, rate_limit_scale=args.rate_limit_scale, tick_interval=args.tick_interval,
-              exchanges=args.exchanges, ban_seconds=args.ban_seconds)
+    sim = Sim(
+        seed=args.seed,
+        rate_limit_scale=args.rate_limit_scale,
+        tick_interval=args.tick_interval,
+        exchanges=args.exchanges,
+        ban_seconds=args.ban_seconds,
+    )
     runner = web.AppRunner(create_app(sim), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
@@ -57,8 +71,9 @@ async def serve(args: argparse.Namespace) -> None:
     url = f"http://{args.host}:{port}"
     # The first line on stdout is the URL: fixtures and `make run` read it.
     print(f"borsa-sim listening on {url}", flush=True)
-    log.info("sim_started", url=url, seed=args.seed, exchanges=list(args.exchanges),
-             rate_limit_scale=args.rate_limit_scale)
+    log.info(
+        "sim_started", url=url, seed=args.seed, exchanges=list(args.exchanges), rate_limit_scale=args.rate_limit_scale
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

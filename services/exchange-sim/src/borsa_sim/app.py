@@ -15,7 +15,7 @@ from aiohttp import web
 from .dialects import load_dialect
 from .dialects.base import Call, Dialect, Reject, build_call, json_response
 from .engine import ExchangeState, SimError, now_ms
-from .faults import Fault, FaultSpecError, Faults, parse_fault
+from .faults import Fault, Faults, FaultSpecError, parse_fault
 from .markets import EXCHANGES
 
 log = structlog.get_logger("borsa_sim")
@@ -51,8 +51,14 @@ class Stats:
 class Sim:
     """All simulated exchanges, their dialects, the price clock and the admin state."""
 
-    def __init__(self, seed: int = 0, rate_limit_scale: float = 1.0, tick_interval: float = 1.0,
-                 exchanges: tuple[str, ...] = EXCHANGES, ban_seconds: float = 120.0) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        rate_limit_scale: float = 1.0,
+        tick_interval: float = 1.0,
+        exchanges: tuple[str, ...] = EXCHANGES,
+        ban_seconds: float = 120.0,
+    ) -> None:
         self.seed = seed
         self.rate_limit_scale = rate_limit_scale
         self.tick_interval = tick_interval
@@ -125,8 +131,9 @@ async def _spoil(dialect: Dialect, fault: Fault) -> web.StreamResponse | None:
     return None
 
 
-async def _dispatch(sim: Sim, dialect: Dialect, call: Call, handler, private: bool, weight: float,
-                    endpoint: str) -> web.StreamResponse:
+async def _dispatch(
+    sim: Sim, dialect: Dialect, call: Call, handler, private: bool, weight: float, endpoint: str
+) -> web.StreamResponse:
     exchange = dialect.name
     try:
         try:
@@ -223,8 +230,12 @@ def _admin(sim: Sim) -> web.Application:
         account = sim.states[exchange].create_account(account_id, credentials, parsed)
         log.info("account_created", exchange=exchange, account=account_id)
         return json_response(
-            {"account_id": account.id, "exchange": exchange, "credentials": credentials,
-             "balances": _balances(account)},
+            {
+                "account_id": account.id,
+                "exchange": exchange,
+                "credentials": credentials,
+                "balances": _balances(account),
+            },
             status=201,
         )
 
@@ -236,8 +247,14 @@ def _admin(sim: Sim) -> web.Application:
             if exchange and name != exchange:
                 continue
             for account in state.accounts.values():
-                out.append({"account_id": account.id, "exchange": name, "api_key": account.api_key,
-                            "balances": _balances(account)})
+                out.append(
+                    {
+                        "account_id": account.id,
+                        "exchange": name,
+                        "api_key": account.api_key,
+                        "balances": _balances(account),
+                    }
+                )
         return json_response({"accounts": out})
 
     @routes.get("/orders")
@@ -327,14 +344,18 @@ def _admin(sim: Sim) -> web.Application:
 
     @routes.get("/health")
     async def health(_: web.Request) -> web.Response:
-        return json_response({
-            "status": "ok",
-            "seed": sim.seed,
-            "started_at": sim.started_ms,
-            "rate_limit_scale": sim.rate_limit_scale,
-            "exchanges": {name: {"markets": len(state.specs), "accounts": len(state.accounts)}
-                          for name, state in sim.states.items()},
-        })
+        return json_response(
+            {
+                "status": "ok",
+                "seed": sim.seed,
+                "started_at": sim.started_ms,
+                "rate_limit_scale": sim.rate_limit_scale,
+                "exchanges": {
+                    name: {"markets": len(state.specs), "accounts": len(state.accounts)}
+                    for name, state in sim.states.items()
+                },
+            }
+        )
 
     app.add_routes(routes)
     return app

@@ -196,8 +196,9 @@ FEE_POLICIES = {"binance": FeePolicy(in_received_asset=True)}
 class ExchangeState:
     """One simulated exchange: its markets, walks, accounts and order book of record."""
 
-    def __init__(self, name: str, seed: int, start_ms: int | None = None,
-                 order_id_factory: Callable[[int], str] | None = None) -> None:
+    def __init__(
+        self, name: str, seed: int, start_ms: int | None = None, order_id_factory: Callable[[int], str] | None = None
+    ) -> None:
         self.name = name
         self.started_ms = start_ms or now_ms()
         self.specs: dict[str, MarketSpec] = {}
@@ -208,8 +209,14 @@ class ExchangeState:
             for key in (spec.symbol, spec.market_id, spec.altname):
                 self._lookup[key] = spec
             self.walks[spec.symbol] = PriceWalk(
-                seed, name, spec.symbol, spec.start_price, spec.price_tick, spec.amount_step,
-                self.started_ms, quote_usd=quote_usd(spec.quote),
+                seed,
+                name,
+                spec.symbol,
+                spec.start_price,
+                spec.price_tick,
+                spec.amount_step,
+                self.started_ms,
+                quote_usd=quote_usd(spec.quote),
             )
         self.fee_policy = FEE_POLICIES.get(name, FeePolicy())
         self.accounts: dict[str, Account] = {}
@@ -250,7 +257,9 @@ class ExchangeState:
             "high": max(high, walk.price),
             "low": min(low, walk.price),
             "volume": volume,
-            "quote_volume": (volume * walk.price).quantize(spec.price_tick) if spec.price_tick < 1 else volume * walk.price,
+            "quote_volume": (volume * walk.price).quantize(spec.price_tick)
+            if spec.price_tick < 1
+            else volume * walk.price,
             "timestamp": now,
             "open_time": now - 86_400_000,
         }
@@ -274,10 +283,19 @@ class ExchangeState:
         return self.accounts_by_key.get(api_key or "")
 
     # -- orders ----------------------------------------------------------------------------------------------
-    def place_order(self, account: Account, spec: MarketSpec, *, side: str, type: str,
-                    amount: Decimal | None, price: Decimal | None = None,
-                    client_order_id: str | None = None, quote_amount: Decimal | None = None,
-                    time_in_force: str = "GTC") -> Order:
+    def place_order(
+        self,
+        account: Account,
+        spec: MarketSpec,
+        *,
+        side: str,
+        type: str,
+        amount: Decimal | None,
+        price: Decimal | None = None,
+        client_order_id: str | None = None,
+        quote_amount: Decimal | None = None,
+        time_in_force: str = "GTC",
+    ) -> Order:
         """Validate against the market's rules and the account's funds, then fill what crosses the book."""
         side, type = side.lower(), type.lower()
         if side not in ("buy", "sell"):
@@ -290,41 +308,74 @@ class ExchangeState:
             raise SimError("missing_param", "The order needs an amount", field="amount")
         if quote_amount is not None and not (type == "market" and side == "buy"):
             raise SimError("invalid_param", "A quote amount is only allowed on a market buy", field="quote_amount")
-        walk = self.walk(spec)
         for name, value in (("amount", amount), ("price", price), ("quote_amount", quote_amount)):
             if value is not None and (not value.is_finite() or value <= 0):
                 raise SimError("invalid_param", f"{name} must be a positive number", field=name)
         if price is not None and price % spec.price_tick != 0:
-            raise SimError("bad_price_tick", f"Price {price} is not a multiple of the tick {spec.price_tick}",
-                           field="price", tick=spec.price_tick)
+            raise SimError(
+                "bad_price_tick",
+                f"Price {price} is not a multiple of the tick {spec.price_tick}",
+                field="price",
+                tick=spec.price_tick,
+            )
         if amount is not None:
             if amount % spec.amount_step != 0:
-                raise SimError("bad_amount_step", f"Amount {amount} is not a multiple of the step {spec.amount_step}",
-                               field="amount", step=spec.amount_step)
+                raise SimError(
+                    "bad_amount_step",
+                    f"Amount {amount} is not a multiple of the step {spec.amount_step}",
+                    field="amount",
+                    step=spec.amount_step,
+                )
             if amount < spec.min_amount:
-                raise SimError("below_min_amount", f"Amount {amount} is below the minimum {spec.min_amount}",
-                               field="amount", minimum=spec.min_amount)
+                raise SimError(
+                    "below_min_amount",
+                    f"Amount {amount} is below the minimum {spec.min_amount}",
+                    field="amount",
+                    minimum=spec.min_amount,
+                )
             if spec.max_amount and amount > spec.max_amount:
-                raise SimError("above_max_amount", f"Amount {amount} is above the maximum {spec.max_amount}",
-                               field="amount", maximum=spec.max_amount)
+                raise SimError(
+                    "above_max_amount",
+                    f"Amount {amount} is above the maximum {spec.max_amount}",
+                    field="amount",
+                    maximum=spec.max_amount,
+                )
         if price is not None and (
             (spec.min_price and price < spec.min_price) or (spec.max_price and price > spec.max_price)
         ):
-            raise SimError("price_out_of_range", f"Price {price} is outside [{spec.min_price}, {spec.max_price}]",
-                           field="price")
-        reference = price if price is not None else (walk.best_ask() if side == "buy" else walk.best_bid())
-        notional = quote_amount if quote_amount is not None else amount * reference
+            raise SimError(
+                "price_out_of_range", f"Price {price} is outside [{spec.min_price}, {spec.max_price}]", field="price"
+            )
+        if quote_amount is not None:
+            notional = quote_amount
+        elif price is not None:
+            notional = amount * price
+        else:
+            # A market order by amount costs what walking the book costs, not the best price times the amount.
+            notional = self._book_cost(spec, side, amount)
         if notional < spec.min_cost:
-            raise SimError("below_min_cost", f"Order value {notional} is below the minimum {spec.min_cost}",
-                           field="cost", minimum=spec.min_cost)
+            raise SimError(
+                "below_min_cost",
+                f"Order value {notional} is below the minimum {spec.min_cost}",
+                field="cost",
+                minimum=spec.min_cost,
+            )
         if spec.max_cost and notional > spec.max_cost:
-            raise SimError("above_max_cost", f"Order value {notional} is above the maximum {spec.max_cost}",
-                           field="cost", maximum=spec.max_cost)
+            raise SimError(
+                "above_max_cost",
+                f"Order value {notional} is above the maximum {spec.max_cost}",
+                field="cost",
+                maximum=spec.max_cost,
+            )
         if client_order_id:
             dup = self.find_by_client_id(account, client_order_id, open_only=True)
             if dup is not None:
-                raise SimError("duplicate_client_id", f"Client order id {client_order_id!r} is already in use",
-                               field="client_order_id", order=dup)
+                raise SimError(
+                    "duplicate_client_id",
+                    f"Client order id {client_order_id!r} is already in use",
+                    field="client_order_id",
+                    order=dup,
+                )
 
         # Funds: what this order can consume at worst.
         if side == "buy":
@@ -336,14 +387,29 @@ class ExchangeState:
             need = amount
         holding = account.holding(asset)
         if holding.free < need:
-            raise SimError("insufficient_balance", f"Insufficient {asset}: need {need}, free {holding.free}",
-                           field="amount", asset=asset, need=need, free=holding.free)
+            raise SimError(
+                "insufficient_balance",
+                f"Insufficient {asset}: need {need}, free {holding.free}",
+                field="amount",
+                asset=asset,
+                need=need,
+                free=holding.free,
+            )
 
         seq = next(self._order_seq)
         order = Order(
-            id=self.order_id_factory(seq), exchange=self.name, account_id=account.id, spec=spec, side=side,
-            type=type, amount=amount, price=price, client_order_id=client_order_id, quote_amount=quote_amount,
-            time_in_force=time_in_force.upper(), fee_currency=self._fee_currency(spec, side),
+            id=self.order_id_factory(seq),
+            exchange=self.name,
+            account_id=account.id,
+            spec=spec,
+            side=side,
+            type=type,
+            amount=amount,
+            price=price,
+            client_order_id=client_order_id,
+            quote_amount=quote_amount,
+            time_in_force=time_in_force.upper(),
+            fee_currency=self._fee_currency(spec, side),
         )
         order.extra["seq"] = seq
         self.orders[order.id] = order
@@ -360,6 +426,17 @@ class ExchangeState:
         elif type == "limit" and order.is_open and order.time_in_force in ("IOC", "FOK"):
             self._close(order, account, "canceled" if order.filled == 0 else "expired")
         return order
+
+    def _book_cost(self, spec: MarketSpec, side: str, amount: Decimal) -> Decimal:
+        bids, asks = self.walk(spec).book()
+        cost, left = ZERO, amount
+        for level_price, level_size in asks if side == "buy" else bids:
+            size = min(level_size, left)
+            cost += size * level_price
+            left -= size
+            if left <= 0:
+                break
+        return cost
 
     def _fee_currency(self, spec: MarketSpec, side: str) -> str:
         if self.fee_policy.in_received_asset and side == "buy":
@@ -387,7 +464,10 @@ class ExchangeState:
             if size <= 0:
                 break
             self._fill(order, account, level_price, size, "taker")
-            if order.quote_amount is not None and order.quote_amount - order.cost < level_price * order.spec.amount_step:
+            if (
+                order.quote_amount is not None
+                and order.quote_amount - order.cost < level_price * order.spec.amount_step
+            ):
                 self._close(order, account, "filled")
 
     def _fill(self, order: Order, account: Account, price: Decimal, size: Decimal, liquidity: str) -> None:
@@ -406,8 +486,21 @@ class ExchangeState:
             quote.free += cost - fee
         fee = fee.normalize() if fee else ZERO
         ts = now_ms()
-        fill = Fill(next(self._trade_seq), order.id, account.id, spec.symbol, spec.market_id, order.side, price, size,
-                    cost, fee, order.fee_currency, liquidity, ts)
+        fill = Fill(
+            next(self._trade_seq),
+            order.id,
+            account.id,
+            spec.symbol,
+            spec.market_id,
+            order.side,
+            price,
+            size,
+            cost,
+            fee,
+            order.fee_currency,
+            liquidity,
+            ts,
+        )
         order.fills.append(fill)
         order.filled += size
         order.cost += cost
@@ -435,13 +528,13 @@ class ExchangeState:
 
     def cancel_order(self, account: Account, order: Order) -> Order:
         if not order.is_open:
-            raise SimError("order_not_open", f"Order {order.id} is already {order.status}", field="order_id",
-                           order=order)
+            raise SimError(
+                "order_not_open", f"Order {order.id} is already {order.status}", field="order_id", order=order
+            )
         self._close(order, account, "canceled")
         return order
 
-    def get_order(self, account: Account, order_id: str | None = None,
-                  client_order_id: str | None = None) -> Order:
+    def get_order(self, account: Account, order_id: str | None = None, client_order_id: str | None = None) -> Order:
         order = None
         if order_id:
             order = self.orders.get(order_id)
@@ -458,8 +551,9 @@ class ExchangeState:
                 return order
         return None
 
-    def account_orders(self, account: Account, spec: MarketSpec | None = None, *, open_only: bool = False,
-                       closed_only: bool = False) -> list[Order]:
+    def account_orders(
+        self, account: Account, spec: MarketSpec | None = None, *, open_only: bool = False, closed_only: bool = False
+    ) -> list[Order]:
         out = []
         for order in self._orders_by_account.get(account.id, []):
             if spec is not None and order.spec is not spec:

@@ -61,8 +61,18 @@ class Candle:
 class PriceWalk:
     """A geometric random walk rounded to the market's tick, with candles and a synthetic book around it."""
 
-    def __init__(self, seed: int, exchange: str, symbol: str, start: Decimal, tick: Decimal, step: Decimal,
-                 start_ms: int, quote_usd: Decimal = Decimal(1), volatility: float = 0.0008) -> None:
+    def __init__(
+        self,
+        seed: int,
+        exchange: str,
+        symbol: str,
+        start: Decimal,
+        tick: Decimal,
+        step: Decimal,
+        start_ms: int,
+        quote_usd: Decimal = Decimal(1),
+        volatility: float = 0.0008,
+    ) -> None:
         self._rng = random.Random(f"{seed}/{exchange}/{symbol}")
         self._seed_key = f"{seed}/{exchange}/{symbol}"
         self.tick = tick

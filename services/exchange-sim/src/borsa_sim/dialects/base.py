@@ -175,7 +175,7 @@ async def build_call(request: web.Request, prefix: str) -> Call:
     return Call(
         request=request,
         method=request.method,
-        path=request.path[len(prefix):] or "/",
+        path=request.path[len(prefix) :] or "/",
         query_string=request.query_string,
         body=body,
         query=dict(request.query),

@@ -67,12 +67,28 @@ def test_not_a_decimal_string(bad: str) -> None:
         p.decode(data, p.Balance)
 
 
-@pytest.mark.parametrize("text", ["0.00012300", "1E-8", "1.0E-7", "-0", "0E-8", "123456789012345678901234567890.123"])
+@pytest.mark.parametrize(
+    "text", ["0.00012300", "0.00000001", "0.00000000", "-0", "64250.10", "123456789012345678901234567890.123"]
+)
 def test_decimal_strings_keep_their_exact_digits(text: str) -> None:
-    data = f'{{"free": "{text}", "used": "0", "total": "{text}"}}'.encode()
+    data = f'{{"free":"{text}","used":"0","total":"{text}"}}'.encode()
     balance = p.decode(data, p.Balance)
     assert balance.free.as_tuple() == Decimal(text).as_tuple()
-    assert p.encode(balance) == data.replace(b" ", b"")
+    assert p.encode(balance) == data
+
+
+@pytest.mark.parametrize(("text", "written"), [("1E-8", "0.00000001"), ("1.0E-7", "0.00000010"), ("2e3", "2000")])
+def test_exponent_notation_is_read_and_written_positionally(text: str, written: str) -> None:
+    balance = p.decode(f'{{"free":"{text}","used":"0","total":"0"}}', p.Balance)
+    assert balance.free == Decimal(text)
+    assert p.encode(balance).startswith(f'{{"free":"{written}"'.encode())
+
+
+def test_plain_decimals_built_in_python_are_written_positionally() -> None:
+    precision = p.Precision(amount=Decimal("1E-8"), price=Decimal("0.1"))
+    assert p.encode(precision) == b'{"amount":"0.00000001","price":"0.1"}'
+    candles = p.OhlcvReply(candles=[(1, Decimal("1E-8"), Decimal(1), Decimal(1), Decimal(1), Decimal(0))])
+    assert p.encode(candles) == b'{"candles":[[1,"0.00000001","1","1","1","0"]]}'
 
 
 def test_trailing_zeros_survive_a_full_order() -> None:
@@ -84,6 +100,13 @@ def test_trailing_zeros_survive_a_full_order() -> None:
 def test_building_a_message_with_a_non_decimal_is_refused(value: Any) -> None:
     with pytest.raises(TypeError, match=r"Fee.cost must be a Decimal"):
         p.Fee(cost=value, currency="USD")
+
+
+def test_building_a_message_with_nan_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"Fee.cost must be a finite decimal"):
+        p.Fee(cost=Decimal("NaN"), currency="USD")
+    with pytest.raises(TypeError, match=r"OhlcvReply.candles\[0\] must be a Decimal"):
+        p.OhlcvReply(candles=[(1, 1.0, Decimal(1), Decimal(1), Decimal(1), Decimal(0))])
 
 
 def test_decoded_money_is_a_decimal() -> None:
@@ -136,4 +159,8 @@ def test_orders_with_any_decimal_round_trip_exactly(
     assert back == order
     for name in ("amount", "filled", "price", "average"):
         sent, got = getattr(order, name), getattr(back, name)
-        assert (sent is None and got is None) or sent.as_tuple() == got.as_tuple()
+        if sent is None:
+            assert got is None
+        elif sent.as_tuple().exponent <= 0:
+            # Every digit after the point, trailing zeros included, comes back.
+            assert got.as_tuple() == sent.as_tuple()

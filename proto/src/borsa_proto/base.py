@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 from decimal import Decimal
+from typing import Any
 
 import msgspec
 
-from borsa_proto.money import is_money_type
+from borsa_proto.money import DecimalStr, is_money_type
 
 
 class Message(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, forbid_unknown_fields=False):
@@ -19,14 +20,28 @@ class Message(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, for
     """
 
     def __post_init__(self) -> None:
-        # Catches ccxt floats at the point they enter a message, not at the reader's end.
         for name in _money_fields(type(self)):
             value = getattr(self, name)
-            if value is not None and not isinstance(value, Decimal):
-                raise TypeError(
-                    f"{type(self).__name__}.{name} must be a Decimal (money travels as a decimal "
-                    f"string), got {type(value).__name__} {value!r}"
-                )
+            if value is not None and type(value) is not DecimalStr:
+                where = f"{type(self).__name__}.{name}"
+                msgspec.structs.force_setattr(self, name, as_decimal_str(value, where))
+
+
+def as_decimal_str(value: Any, where: str) -> DecimalStr:
+    """`value` as a DecimalStr, refusing floats where they enter a message, not at the reader's end.
+
+    msgspec writes a plain Decimal itself with str(), which turns 0.00000001 into "1E-8"; a
+    DecimalStr goes through the codec's hook, which keeps the digits as written.
+    """
+    if type(value) is DecimalStr:
+        return value
+    if not isinstance(value, Decimal):
+        raise TypeError(
+            f"{where} must be a Decimal (money travels as a decimal string), got {type(value).__name__} {value!r}"
+        )
+    if not value.is_finite():
+        raise ValueError(f"{where} must be a finite decimal, got {value}")
+    return DecimalStr(value)
 
 
 @functools.cache

@@ -88,10 +88,10 @@ def _element_type(t: Any) -> Any:
 
 
 def _enc_hook(obj: Any) -> Any:
-    # DecimalStr values decoded from the wire land here; plain Decimals are encoded by msgspec
-    # itself with str() too, so both write the same text.
+    # Messages hold money as DecimalStr, which msgspec hands here: positional notation keeps
+    # "0.00000001" as written where str() would give "1E-8".
     if isinstance(obj, Decimal):
-        return str(obj)
+        return format(obj, "f")
     raise NotImplementedError(f"cannot encode {type(obj).__name__} on the bus")
 
 

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 import msgspec
 
-from borsa_proto.base import Message
+from borsa_proto.base import Message, as_decimal_str
 from borsa_proto.money import DecimalStr
 
 
@@ -97,6 +97,15 @@ class OhlcvReply(Message):
     symbol: str | None = None
     market_id: str | None = None
     timeframe: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if any(type(v) is not DecimalStr for candle in self.candles for v in candle[1:]):
+            candles = [
+                (c[0], *(as_decimal_str(v, f"OhlcvReply.candles[{i}]") for v in c[1:]))
+                for i, c in enumerate(self.candles)
+            ]
+            msgspec.structs.force_setattr(self, "candles", candles)
 
 
 class Balance(Message):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,11 +41,14 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    server = start_postgres(tmp_path_factory.mktemp("pg"))
+    # Not under tmp_path: pytest's folder is private to root, and Postgres runs as an unprivileged user.
+    workdir = Path(tempfile.mkdtemp(prefix="borsa-pg-"))
+    server = start_postgres(workdir)
     try:
         yield server.url
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture
@@ -91,3 +96,10 @@ def sim_url(sim_factory: Callable[..., SimServer]) -> str:
     if os.environ.get("BORSA_SIM_URL"):
         return os.environ["BORSA_SIM_URL"]
     return sim_factory(*DEFAULT_SIM_ARGS).url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that names no server tier is a unit test, so `-m unit` selects exactly the fast tier."""
+    for item in items:
+        if not any(item.get_closest_marker(tier) for tier in ("integration", "contract", "e2e")):
+            item.add_marker(pytest.mark.unit)

@@ -1,0 +1,51 @@
+# Borsa: `make run` starts the platform offline; `make test` runs the whole suite.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+# uv from PATH, or the one `make install` puts into Python's site-packages.
+UV    := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+MEMBERS := pyproject.toml $(wildcard */pyproject.toml services/*/pyproject.toml)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit test-integration test-contract lint format bench clean
+
+help: ## Show the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## Create .venv with every package (installs uv from PyPI when missing)
+
+$(VENV)/.installed: $(MEMBERS) $(wildcard uv.lock)
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
+		python3 -m pip install --quiet uv || python3 -m pip install --quiet --break-system-packages uv
+	$(UV) sync --all-packages
+	@touch $@
+
+run: install ## Start Borsa offline (for now: the exchange simulator) and print its URL
+	$(PY) -m borsa_sim --host 127.0.0.1 --port $${BORSA_SIM_PORT:-0} --seed $${BORSA_SIM_SEED:-0}
+
+test: install ## Run the whole test suite (starts real nats-server, Postgres and simulator processes)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install ## Only the fast tier: no servers
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
+
+test-integration: install ## Only tests that talk to real servers
+	$(PY) -m pytest -m integration $(PYTEST_ARGS)
+
+test-contract: install ## Only the exchange contract suite (real ccxt classes against the simulator)
+	$(PY) -m pytest -m contract $(PYTEST_ARGS)
+
+lint: install ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## Apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install ## Benchmarks, printed as tables (see README)
+	$(PY) bench/sim.py
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -45,7 +45,7 @@ format: install ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 
 bench: install ## Benchmarks, printed as tables (see README)
-	$(PY) bench/sim.py
+	$(PY) bench/sim.py --write-readme
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -118,3 +118,10 @@ def test_credentials_check_forms(payload: bytes, message: str) -> None:
 def test_ohlcv_limit_must_be_positive() -> None:
     with pytest.raises(p.BadMessage, match="limit must be a positive number"):
         p.decode(b'{"symbol": "BTC/USDT", "timeframe": "1m", "limit": 0}', p.OhlcvRequest)
+
+
+def test_every_message_takes_keywords_only() -> None:
+    with pytest.raises(TypeError):
+        p.TickerRequest("BTC/USDT")
+    with pytest.raises(AttributeError):
+        p.TickerRequest(symbol="BTC/USDT").symbol = "ETH/USDT"  # type: ignore[misc]

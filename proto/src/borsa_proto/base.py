@@ -11,12 +11,19 @@ import msgspec
 from borsa_proto.money import DecimalStr, is_money_type
 
 
-class Message(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, forbid_unknown_fields=False):
+class _MessageMeta(msgspec.StructMeta):
+    # msgspec does not inherit kw_only; this makes it the default of every subclass.
+    def __new__(mcls, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **config: Any) -> Any:
+        config.setdefault("kw_only", True)
+        return super().__new__(mcls, name, bases, namespace, **config)
+
+
+class Message(msgspec.Struct, metaclass=_MessageMeta, frozen=True, omit_defaults=True, forbid_unknown_fields=False):
     """Base of every bus message.
 
     kw_only: fields can be added anywhere without breaking callers. omit_defaults: optional
     fields cost nothing on the wire. Unknown fields are ignored so older readers accept
-    payloads from newer writers.
+    payloads from newer writers. frozen: a message is a value once built.
     """
 
     def __post_init__(self) -> None:

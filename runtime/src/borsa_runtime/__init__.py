@@ -1,1 +1,71 @@
-"""Shared runtime glue for every Borsa service."""
+"""Shared runtime glue for every Borsa service: settings, logging, NATS connection, error replies."""
+
+from borsa_runtime.bus import GracefulShutdown, connect, drain, run_service
+from borsa_runtime.endpoints import handler
+from borsa_runtime.errors import (
+    BY_CODE,
+    Action,
+    AuthFailed,
+    BadRequest,
+    BorsaError,
+    ExchangeUnavailable,
+    InsufficientFunds,
+    Internal,
+    InvalidOrder,
+    NetworkError,
+    NotSupported,
+    OrderNotFound,
+    PermissionDenied,
+    RateLimited,
+    RequestTimeout,
+    UnknownAccount,
+    UnknownSymbol,
+    error_from_body,
+    error_reply,
+    respond_error,
+)
+from borsa_runtime.logging import configure_logging, get_logger, log_context, redact_secrets
+from borsa_runtime.request import error_from_reply, parse_reply, request
+from borsa_runtime.settings import Env, LogFormat, LogLevel, Secret, Settings, SettingsError, secret
+
+__all__ = [
+    "BY_CODE",
+    "Action",
+    "AuthFailed",
+    "BadRequest",
+    "BorsaError",
+    "Env",
+    "ExchangeUnavailable",
+    "GracefulShutdown",
+    "InsufficientFunds",
+    "Internal",
+    "InvalidOrder",
+    "LogFormat",
+    "LogLevel",
+    "NetworkError",
+    "NotSupported",
+    "OrderNotFound",
+    "PermissionDenied",
+    "RateLimited",
+    "RequestTimeout",
+    "Secret",
+    "Settings",
+    "SettingsError",
+    "UnknownAccount",
+    "UnknownSymbol",
+    "configure_logging",
+    "connect",
+    "drain",
+    "error_from_body",
+    "error_from_reply",
+    "error_reply",
+    "get_logger",
+    "handler",
+    "log_context",
+    "parse_reply",
+    "redact_secrets",
+    "request",
+    "respond_error",
+    "run_service",
+    "secret",
+]

@@ -10,6 +10,9 @@ import sys
 import structlog
 from aiohttp import web
 
+from borsa_runtime.logging import configure_logging
+from borsa_runtime.settings import Settings
+
 from .app import Sim, create_app
 from .markets import EXCHANGES
 
@@ -85,12 +88,8 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        from borsa_runtime.logging import configure_logging
-    except ImportError:  # the runtime package is optional for the simulator's own logs
-        configure_logging = None
-    if configure_logging is not None:
-        configure_logging("exchange-sim")
+    settings = Settings.from_env()
+    configure_logging("exchange-sim", settings.log_level, settings.log_format)
     asyncio.run(serve(args))
     return 0
 

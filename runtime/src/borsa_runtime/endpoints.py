@@ -1,0 +1,49 @@
+"""nats.micro handlers built once: decode the request, answer the reply or the typed error, log one line."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+from nats.micro import Request
+from nats.micro.request import Handler
+
+from borsa_proto import BadMessage, decode, encode
+from borsa_runtime.errors import BadRequest, BorsaError, Internal, respond_error
+from borsa_runtime.logging import log_context
+
+log = structlog.get_logger("borsa.endpoint")
+
+Req = TypeVar("Req")
+
+
+def handler(request_type: type[Req], serve: Callable[[Req], Awaitable[object]]) -> Handler:
+    """A micro endpoint handler around `serve(request) -> reply message`.
+
+    A request that does not decode is answered `bad_request` naming the field; a BorsaError is
+    answered as itself; anything else is logged with its traceback and answered `internal`.
+    """
+
+    async def handle(request: Request) -> None:
+        started = time.perf_counter()
+        outcome = "ok"
+        with log_context(subject=request.subject):
+            try:
+                reply = await serve(decode(request.data, request_type))
+                await request.respond(encode(reply))
+            except BadMessage as exc:
+                outcome = BadRequest.code
+                await respond_error(request, BadRequest(str(exc)))
+            except BorsaError as exc:
+                outcome = exc.code
+                await respond_error(request, exc)
+            except Exception:
+                outcome = Internal.code
+                log.exception("request failed")
+                await respond_error(request, Internal(f"{request.subject} failed on our side; see its logs."))
+            finally:
+                log.info("request", outcome=str(outcome), duration_ms=round((time.perf_counter() - started) * 1000, 1))
+
+    return handle

@@ -6,6 +6,8 @@ PY    := $(VENV)/bin/python
 UV    := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 MEMBERS := pyproject.toml $(wildcard */pyproject.toml services/*/pyproject.toml)
 PYTEST_ARGS ?=
+# Trust the system certificate store (machines behind a TLS-inspecting proxy add their CA there).
+export UV_NATIVE_TLS := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test test-unit test-integration test-contract lint format bench clean

@@ -137,7 +137,8 @@ def _binance() -> list[MarketSpec]:
                 altname=f"{base}{quote}",
                 price_tick=tick,
                 amount_step=step,
-                min_amount=step,
+                # Binance lists cheap coins with a LOT_SIZE minQty of ten steps.
+                min_amount=step * 10 if price < 1 else step,
                 max_amount=D("9000000000") if price < 1 else D("9000"),
                 min_cost=min_notional,
                 max_cost=D("9000000"),
@@ -219,7 +220,8 @@ def _coinbase() -> list[MarketSpec]:
                 altname=f"{base}-{quote}",
                 price_tick=tick,
                 amount_step=step,
-                min_amount=step,
+                # Coinbase's base_min_size is ten increments on cheap coins.
+                min_amount=step * 10 if price < 1 else step,
                 max_amount=_pow10(_magnitude(D("5000000") / price)),
                 min_cost=D("1"),
                 max_cost=D("10000000"),

@@ -1,5 +1,4 @@
-"""Binance's rate limits: request weight and raw requests per IP (429, then a 418 ban) and order counts per
-account (-1015), with the numbers Binance publishes, scaled by `--rate-limit-scale`."""
+"""Binance's published rate limits: weight per IP (429, then a 418 ban) and unfilled orders per account (-1015)."""
 
 from __future__ import annotations
 
@@ -48,7 +47,12 @@ class BinanceLimits:
     def rate_limits(self) -> list[dict]:
         """The `rateLimits` of exchangeInfo: what this simulator enforces."""
         return [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": int(self.weight.limit)},
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": int(self.weight.limit),
+            },
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": int(self.orders_10s.limit)},
             {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": int(self.orders_day.limit)},
             {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": int(self.raw.limit)},

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import secrets
+import string
 from decimal import Decimal
 
 from ..engine import Account, ExchangeState, Fill, Order
@@ -16,6 +19,17 @@ ORDER_ID_BASE = 50_000_000_000
 TRADE_ID_BASE = 4_000_000_000
 # Binance's interval names; 1s, 3d and 1M exist on Binance but the walk has no such candles.
 INTERVALS = {name: name for name in TIMEFRAMES_MS}
+CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
+ALNUM = string.ascii_letters + string.digits
+
+
+def random_id(length: int) -> str:
+    """Keys and secrets are 64 alphanumerics; ids Binance generates for orders and cancels are 22."""
+    return "".join(secrets.choice(ALNUM) for _ in range(length))
+
+
+def valid_client_id(value: str) -> bool:
+    return bool(CLIENT_ID_RE.match(value))
 
 
 def fmt(value: Decimal | None) -> str:
@@ -182,6 +196,10 @@ def _orig_qty(order: Order) -> Decimal:
     return order.amount if order.amount is not None else order.filled
 
 
+def _orig_quote(order: Order) -> Decimal | None:
+    return order.quote_amount if order.quote_amount is not None else order.extra.get("orig_quote_qty")
+
+
 def order_ack(order: Order) -> dict:
     return {
         "symbol": order.spec.market_id,
@@ -198,7 +216,7 @@ def order_result(order: Order) -> dict:
         "price": fmt(order.price),
         "origQty": fmt(_orig_qty(order)),
         "executedQty": fmt(order.filled),
-        "origQuoteOrderQty": fmt(order.quote_amount),
+        "origQuoteOrderQty": fmt(_orig_quote(order)),
         "cummulativeQuoteQty": fmt(order.cost),
         "status": order_status(order),
         "timeInForce": order.time_in_force,
@@ -246,7 +264,7 @@ def order_query(order: Order) -> dict:
         "updateTime": order.updated_ms,
         "isWorking": True,
         "workingTime": order.created_ms,
-        "origQuoteOrderQty": fmt(order.quote_amount),
+        "origQuoteOrderQty": fmt(_orig_quote(order)),
         "selfTradePreventionMode": "EXPIRE_MAKER",
     }
 
@@ -263,7 +281,7 @@ def order_canceled(order: Order, cancel_client_id: str, now: int) -> dict:
         "price": fmt(order.price),
         "origQty": fmt(_orig_qty(order)),
         "executedQty": fmt(order.filled),
-        "origQuoteOrderQty": fmt(order.quote_amount),
+        "origQuoteOrderQty": fmt(_orig_quote(order)),
         "cummulativeQuoteQty": fmt(order.cost),
         "status": order_status(order),
         "timeInForce": order.time_in_force,
@@ -307,7 +325,12 @@ def account_info(account: Account, state: ExchangeState, omit_zero: bool, now: i
         "takerCommission": int(spec.taker * 10_000),
         "buyerCommission": 0,
         "sellerCommission": 0,
-        "commissionRates": {"maker": fmt(spec.maker), "taker": fmt(spec.taker), "buyer": fmt(ZERO), "seller": fmt(ZERO)},
+        "commissionRates": {
+            "maker": fmt(spec.maker),
+            "taker": fmt(spec.taker),
+            "buyer": fmt(ZERO),
+            "seller": fmt(ZERO),
+        },
         "canTrade": True,
         "canWithdraw": True,
         "canDeposit": True,

@@ -377,11 +377,9 @@ class ExchangeContract:
         price = dec((await ex.fetch_ticker(spec.symbol))["last"])
         limit = ((price * D("0.9")) // spec.price_tick) * spec.price_tick
         amount = spec.min_amount - spec.amount_step
+        extra = () if spec is self.spec else (spec.symbol,)
         with pytest.raises(self.errors["below_min_amount"]):
-            if spec is self.spec:
-                await self.raw_create(ex, "buy", amount, limit)
-            else:
-                await self.raw_create(ex, "buy", amount, limit, spec.symbol)
+            await self.raw_create(ex, "buy", amount, limit, *extra)
 
     async def test_below_minimum_cost(self, ex) -> None:
         await ex.load_markets()

@@ -76,10 +76,10 @@ class TestKraken(ExchangeContract):
     def wrong_key(self, credentials: dict) -> dict:
         return {"apiKey": _b64(42), "secret": credentials["secret"]}
 
-    async def raw_create(self, ex, side: str, amount: Decimal, price: Decimal) -> dict:
+    async def raw_create(self, ex, side: str, amount: Decimal, price: Decimal, symbol: str | None = None) -> dict:
         return await ex.private_post_addorder(
             {
-                "pair": self.market_id,
+                "pair": ex.market(symbol)["id"] if symbol else self.market_id,
                 "type": side,
                 "ordertype": "limit",
                 "volume": format(amount, "f"),

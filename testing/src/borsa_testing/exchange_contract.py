@@ -377,7 +377,7 @@ class ExchangeContract:
         price = dec((await ex.fetch_ticker(spec.symbol))["last"])
         limit = ((price * D("0.9")) // spec.price_tick) * spec.price_tick
         amount = spec.min_amount - spec.amount_step
-        extra = () if spec is self.spec else (spec.symbol,)
+        extra = () if spec.symbol == self.symbol else (spec.symbol,)
         with pytest.raises(self.errors["below_min_amount"]):
             await self.raw_create(ex, "buy", amount, limit, *extra)
 

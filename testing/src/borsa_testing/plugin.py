@@ -19,7 +19,9 @@ import pytest
 
 from .processes import SimServer, start_nats, start_postgres, start_sim
 
-DEFAULT_SIM_ARGS = ("--seed", "42", "--tick-interval", "0.25")
+# Limits a hundredfold: tests share one loopback IP, and only the rate-limit tests (which start their own
+# simulator with a small scale) are about the limits.
+DEFAULT_SIM_ARGS = ("--seed", "42", "--tick-interval", "0.25", "--rate-limit-scale", "100")
 
 
 @pytest.fixture(scope="session")
@@ -92,7 +94,7 @@ def sim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
 
 @pytest.fixture(scope="session")
 def sim_url(sim_factory: Callable[..., SimServer]) -> str:
-    """The shared simulator (or `BORSA_SIM_URL`): seed 42, a price step every 0.25 s."""
+    """The shared simulator (or `BORSA_SIM_URL`): seed 42, a price step every 0.25 s, generous limits."""
     if os.environ.get("BORSA_SIM_URL"):
         return os.environ["BORSA_SIM_URL"]
     return sim_factory(*DEFAULT_SIM_ARGS).url

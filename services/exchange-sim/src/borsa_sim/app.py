@@ -146,12 +146,13 @@ async def _dispatch(
         response = await handler(call)
     except Reject as reject:
         response = reject.response
+        sim.stats.count(exchange, endpoint, "errors")
     except SimError as err:
         response = dialect.error_response(err, call)
+        sim.stats.count(exchange, endpoint, "errors")
     except Exception:
         log.exception("handler_failed", exchange=exchange, endpoint=endpoint)
         response = dialect.http_error(500, "Internal error")
-    if response.status >= 400:
         sim.stats.count(exchange, endpoint, "errors")
     return response
 

@@ -283,7 +283,7 @@ class ExchangeState:
         return self.accounts_by_key.get(api_key or "")
 
     # -- orders ----------------------------------------------------------------------------------------------
-    def place_order(
+    def check_order(
         self,
         account: Account,
         spec: MarketSpec,
@@ -294,9 +294,9 @@ class ExchangeState:
         price: Decimal | None = None,
         client_order_id: str | None = None,
         quote_amount: Decimal | None = None,
-        time_in_force: str = "GTC",
-    ) -> Order:
-        """Validate against the market's rules and the account's funds, then fill what crosses the book."""
+    ) -> tuple[str, Decimal]:
+        """Every rule an order must meet, in the exchange's order, without placing it (a dry run, as Kraken's
+        `validate=true`). Returns the asset the order holds and the most it can consume."""
         side, type = side.lower(), type.lower()
         if side not in ("buy", "sell"):
             raise SimError("invalid_param", f"Invalid side {side!r}", field="side")
@@ -395,7 +395,34 @@ class ExchangeState:
                 need=need,
                 free=holding.free,
             )
+        return asset, need
 
+    def place_order(
+        self,
+        account: Account,
+        spec: MarketSpec,
+        *,
+        side: str,
+        type: str,
+        amount: Decimal | None,
+        price: Decimal | None = None,
+        client_order_id: str | None = None,
+        quote_amount: Decimal | None = None,
+        time_in_force: str = "GTC",
+    ) -> Order:
+        """Validate against the market's rules and the account's funds, then fill what crosses the book."""
+        side, type = side.lower(), type.lower()
+        asset, need = self.check_order(
+            account,
+            spec,
+            side=side,
+            type=type,
+            amount=amount,
+            price=price,
+            client_order_id=client_order_id,
+            quote_amount=quote_amount,
+        )
+        holding = account.holding(asset)
         seq = next(self._order_seq)
         order = Order(
             id=self.order_id_factory(seq),

@@ -114,6 +114,7 @@ KRAKEN_ASSET_IDS = {
 }
 # Kraken's short names (altname) use XBT and XDG.
 KRAKEN_ALT = {"BTC": "XBT", "DOGE": "XDG"}
+KRAKEN_LEGACY_PAIRS = {"BTC", "ETH", "XRP", "LTC", "ETC", "XLM"}
 EUR_PER_USD = D("0.92")
 
 
@@ -166,8 +167,9 @@ def _kraken() -> list[MarketSpec]:
         step = D("0.00000001") if price > 1 else D("0.00001")
         base_id = KRAKEN_ASSET_IDS.get(base, base)
         quote_id = KRAKEN_ASSET_IDS[quote]
-        legacy = base_id.startswith("X") and len(base_id) == 4
-        market_id = base_id + quote_id if legacy else base + quote
+        # Pairs listed before 2018 keep X/Z-prefixed ids (XXBTZUSD); later ones use the altname (XDGUSD, SOLUSD).
+        legacy = base in KRAKEN_LEGACY_PAIRS
+        market_id = base_id + quote_id if legacy else KRAKEN_ALT.get(base, base) + quote
         altname = KRAKEN_ALT.get(base, base) + quote
         # ordermin: a round amount worth a few dollars, as Kraken lists it.
         ordermin = _pow10(_magnitude(D("3") / price) + 1) / 2 if price > 1 else _pow10(_magnitude(D("5") / price))

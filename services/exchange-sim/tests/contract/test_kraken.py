@@ -12,7 +12,6 @@ import pytest
 from ccxt.base import errors as E
 
 from borsa_testing.exchange_contract import ExchangeContract
-from borsa_testing.plugin import DEFAULT_SIM_ARGS
 
 pytestmark = [pytest.mark.contract, pytest.mark.integration]
 
@@ -46,14 +45,6 @@ class TestKraken(ExchangeContract):
     # At this scale the limits are Kraken's documented numbers: the public counter (20, -1/s) stops
     # fetch_ticker after about twenty calls, right after load_markets' two.
     rate_limit_scale = "1"
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def sim_url(cls, sim_factory) -> str:
-        # ccxt_client turns ccxt's own throttle off, and the whole suite makes well over a hundred public calls
-        # from one IP in a few seconds; Kraken's one-call-a-second public limit would stop it as it would stop
-        # the same burst at api.kraken.com. The limits themselves are tested at full size by test_rate_limit.
-        return sim_factory(*DEFAULT_SIM_ARGS, "--exchanges", cls.exchange_id, "--rate-limit-scale", "100").url
 
     def new_client_id(self) -> str:
         # Kraken takes a UUID or free text of at most 18 ASCII characters as cl_ord_id.

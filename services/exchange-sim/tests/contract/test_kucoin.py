@@ -48,7 +48,14 @@ class TestKucoin(ExchangeContract):
     async def unknown_symbol_request(self, ex) -> None:
         # Placing an order on a pair KuCoin does not list: {"code":"400100","msg":"Unsupported trading pair."}.
         await ex.private_post_orders(
-            {"clientOid": str(uuid.uuid4()), "side": "buy", "symbol": "NOPE-USDT", "type": "limit", "size": "1", "price": "1"}
+            {
+                "clientOid": str(uuid.uuid4()),
+                "side": "buy",
+                "symbol": "NOPE-USDT",
+                "type": "limit",
+                "size": "1",
+                "price": "1",
+            }
         )
 
     def wrong_secret(self, credentials: dict) -> dict:
@@ -57,12 +64,12 @@ class TestKucoin(ExchangeContract):
     def wrong_key(self, credentials: dict) -> dict:
         return {**credentials, "apiKey": secrets.token_hex(12)}
 
-    async def raw_create(self, ex, side: str, amount: Decimal, price: Decimal) -> dict:
+    async def raw_create(self, ex, side: str, amount: Decimal, price: Decimal, symbol: str | None = None) -> dict:
         return await ex.private_post_orders(
             {
                 "clientOid": str(uuid.uuid4()),
                 "side": side,
-                "symbol": self.market_id,
+                "symbol": ex.market(symbol or self.symbol)["id"],
                 "type": "limit",
                 "size": format(amount, "f"),
                 "price": format(price, "f"),
@@ -119,12 +126,12 @@ class TestKucoinHF(TestKucoin):
         finally:
             await client.close()
 
-    async def raw_create(self, ex, side: str, amount: Decimal, price: Decimal) -> dict:
+    async def raw_create(self, ex, side: str, amount: Decimal, price: Decimal, symbol: str | None = None) -> dict:
         return await ex.private_post_hf_orders(
             {
                 "clientOid": str(uuid.uuid4()),
                 "side": side,
-                "symbol": self.market_id,
+                "symbol": ex.market(symbol or self.symbol)["id"],
                 "type": "limit",
                 "size": format(amount, "f"),
                 "price": format(price, "f"),

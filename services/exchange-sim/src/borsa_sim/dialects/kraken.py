@@ -19,7 +19,7 @@ from ..ratelimit import DecayCounter, scaled
 from . import kraken_wire as w
 from .base import Call, Dialect, Reject, decimal_param, int_param
 from .kraken_errors import kraken_error, message, ok, status_error
-from .kraken_orders import check_order, parse_add_order, truthy
+from .kraken_orders import parse_add_order, truthy
 
 # Rate limits (docs.kraken.com guides/rest/ratelimits, support article 360045239571), Starter tier:
 REST_MAX, REST_DECAY = 15, 0.33  # call counter per API key; ledger and trade history cost 2, trading 0
@@ -280,7 +280,16 @@ class KrakenDialect(Dialect):
                 return kraken_error("EOrder:Post only order")
         descr = {"order": w.descr_order(r.spec, r.side, r.ordertype, r.volume, r.price)}
         if r.validate:
-            check_order(self.state, account, r)
+            self.state.check_order(
+                account,
+                r.spec,
+                side=r.side,
+                type=r.ordertype,
+                amount=r.amount,
+                price=r.price,
+                client_order_id=r.client_order_id,
+                quote_amount=r.quote_amount,
+            )
             return ok({"descr": descr})
         order = self.state.place_order(
             account,

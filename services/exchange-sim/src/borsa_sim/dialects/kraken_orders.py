@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..engine import ZERO, Account, ExchangeState, SimError
+from ..engine import SimError
 from ..markets import MarketSpec
 from .base import decimal_param, int_param
 
@@ -96,50 +96,3 @@ def parse_add_order(params: dict[str, str], pair: Callable[[str | None], MarketS
         flags=[f for f in flags if f not in ("fcib", "fciq")],
         validate=truthy(params.get("validate")),
     )
-
-
-def check_order(state: ExchangeState, account: Account, r: OrderRequest) -> None:
-    """The engine's placement rules, in its order, without placing: what AddOrder does with validate=true.
-
-    A copy of `ExchangeState.place_order`'s checks, because the engine has no dry run (see the report).
-    """
-    spec = r.spec
-    for name, value in (("volume", r.volume), ("price", r.price)):
-        if value is not None and value <= 0:
-            raise _bad(name, f"{name} must be a positive number")
-    if r.price is not None and r.price % spec.price_tick != 0:
-        raise SimError("bad_price_tick", f"Price {r.price} is off the tick", field="price", tick=spec.price_tick)
-    if r.amount is not None:
-        if r.amount % spec.amount_step != 0:
-            raise SimError("bad_amount_step", f"Volume {r.amount} is off the step", field="amount")
-        if r.amount < spec.min_amount:
-            raise SimError("below_min_amount", f"Volume {r.amount} is below {spec.min_amount}", field="amount")
-        if spec.max_amount and r.amount > spec.max_amount:
-            raise SimError("above_max_amount", f"Volume {r.amount} is above {spec.max_amount}", field="amount")
-    if r.quote_amount is not None:
-        notional = r.quote_amount
-    elif r.price is not None:
-        notional = r.amount * r.price
-    else:
-        notional = _book_cost(state, spec, r.side, r.amount)
-    if notional < spec.min_cost:
-        raise SimError("below_min_cost", f"Cost {notional} is below {spec.min_cost}", field="cost")
-    if spec.max_cost and notional > spec.max_cost:
-        raise SimError("above_max_cost", f"Cost {notional} is above {spec.max_cost}", field="cost")
-    if r.client_order_id and state.find_by_client_id(account, r.client_order_id, open_only=True):
-        raise SimError("duplicate_client_id", f"cl_ord_id {r.client_order_id!r} is open", field="client_order_id")
-    asset, need = (spec.quote, notional * (1 + spec.taker)) if r.side == "buy" else (spec.base, r.amount)
-    if account.holding(asset).free < need:
-        raise SimError("insufficient_balance", f"Insufficient {asset}", field="amount")
-
-
-def _book_cost(state: ExchangeState, spec: MarketSpec, side: str, amount: Decimal) -> Decimal:
-    bids, asks = state.walk(spec).book()
-    cost, left = ZERO, amount
-    for price, size in asks if side == "buy" else bids:
-        taken = min(size, left)
-        cost += taken * price
-        left -= taken
-        if left <= 0:
-            break
-    return cost

@@ -46,7 +46,7 @@ class AnchoredWindow:
         if allowed:
             used += cost
         self._state[key] = (start, used)
-        reset_ms = max(0, int((start + self.window_s - now) * 1000))
+        reset_ms = max(0, round((start + self.window_s - now) * 1000))
         return Verdict(allowed, int(self.limit), max(0, int(self.limit - used)), reset_ms)
 
     def reset(self) -> None:

@@ -1,6 +1,5 @@
-"""What the contract suite does not reach in the kucoin dialect: the passphrase and timestamp checks, both order
-families, candle layout, market buys by funds, fees from allTickers, malformed signed requests and the 30 s pools.
-Everything goes through the real ccxt kucoin class or raw HTTP against a kucoin-only simulator process."""
+"""The kucoin dialect beyond the contract suite, through the real ccxt kucoin class or raw HTTP: passphrase and
+timestamp checks, both order families, candle layout, funds orders, fees, malformed requests and the 30 s pools."""
 
 from __future__ import annotations
 
@@ -144,10 +143,9 @@ async def test_a_stale_ccxt_client_gets_invalid_nonce(classic) -> None:
         await classic.fetch_balance()
 
 
-def test_credentials_have_kucoins_format(sim_url) -> None:
-    from borsa_sim.dialects.kucoin import KucoinDialect
-
-    creds = KucoinDialect.make_credentials(None)
+async def test_credentials_have_kucoins_format(account) -> None:
+    creds = account["credentials"]
+    assert set(creds) == {"apiKey", "secret", "password"}
     assert len(creds["apiKey"]) == 24 and int(creds["apiKey"], 16) >= 0
     assert str(uuid.UUID(creds["secret"])) == creds["secret"]
     assert len(creds["password"]) >= 12
@@ -295,6 +293,13 @@ async def test_fees_come_from_all_tickers_when_ccxt_asks_for_them(sim_url) -> No
         assert (markets[SYMBOL]["maker"], markets[SYMBOL]["taker"]) == (0.001, 0.001)
     finally:
         await client.close()
+
+
+async def test_trading_fee_from_trade_fees(classic, admin) -> None:
+    await classic.load_markets()
+    fee = await classic.fetch_trading_fee(SYMBOL)
+    assert (fee["symbol"], fee["maker"], fee["taker"]) == (SYMBOL, 0.001, 0.001)
+    assert "GET /api/v1/trade-fees" in await endpoints(admin)
 
 
 async def test_book_without_limit_is_the_private_full_book(classic, admin) -> None:

@@ -40,7 +40,7 @@ class ExchangeContract:
     market_id: ClassVar[str]  # and its native id ("XXBTZUSD")
     min_markets: ClassVar[int] = 20
     # ccxt exception class each simulated error must raise (checked with pytest.raises, so subclasses count)
-    errors: ClassVar[dict[str, type[Exception]]] = {
+    errors: ClassVar[dict[str, type[Exception] | tuple[type[Exception], ...]]] = {
         "wrong_key": E.AuthenticationError,
         "wrong_secret": E.AuthenticationError,
         "stale": E.InvalidNonce,
@@ -52,7 +52,8 @@ class ExchangeContract:
         "unknown_symbol": E.BadSymbol,
         "unknown_order": E.OrderNotFound,
         "duplicate_client_id": E.InvalidOrder,
-        "rate_limited": E.DDoSProtection,
+        # ccxt raises DDoSProtection (418/429 on Binance) or RateLimitExceeded: siblings, not parent and child.
+        "rate_limited": (E.DDoSProtection, E.RateLimitExceeded),
         "unavailable": E.ExchangeNotAvailable,
         "timeout": E.RequestTimeout,
     }

@@ -93,7 +93,8 @@ class CoinbaseDialect(Dialect):
     # -- rules of this dialect --------------------------------------------------------------------------------
     def check_funds(self, account: Account, spec: MarketSpec, side: str, parsed: dict) -> None:
         """Funds are checked before the size limits, so that an order too big for the account reports the
-        funds (PREVIEW_INSUFFICIENT_FUND) even where it is also above base_max_size."""
+        funds (PREVIEW_INSUFFICIENT_FUND) even where it is also above base_max_size. Coinbase does not document
+        the order of its preview checks; this one is the simulator's choice."""
         base, quote, price = parsed["base"], parsed["quote"], parsed["price"]
         if side == "sell":
             asset, need = spec.base, base
@@ -188,7 +189,7 @@ class CoinbaseDialect(Dialect):
     def _verify(self, call: Call) -> Account:
         authorization = call.header("Authorization")
         if not authorization and call.header("CB-ACCESS-KEY"):
-            # The simulator issues CDP keys only; legacy HMAC keys were retired for Advanced Trade.
+            # The simulator issues CDP keys only, so it has no HMAC secret to check a legacy signature against.
             raise AuthFailure("legacy API keys are not supported, use a CDP API key")
         token = parse_bearer(authorization)
         account = self.state.account_by_key(token.key_name)
@@ -199,5 +200,4 @@ class CoinbaseDialect(Dialect):
             public_key = self._public_keys[account.api_key] = public_key_of(account.credentials["secret"])
         # The uri claim names the URL the client called: host and full path, `/coinbase` prefix included.
         verify(token, public_key, call.method, call.request.host, call.request.path)
-        account.authenticated_once = True
         return account

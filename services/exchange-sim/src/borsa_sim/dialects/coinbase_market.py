@@ -10,7 +10,7 @@ from aiohttp import web
 
 from ..engine import SimError, now_ms
 from ..markets import MarketSpec
-from ..walk import TIMEFRAMES_MS
+from ..walk import TIMEFRAMES_MS, floor_to
 from . import coinbase_wire as wire
 from .base import Call, Reject, int_param, json_response
 
@@ -117,7 +117,8 @@ async def v2_exchange_rates(dialect: CoinbaseDialect, call: Call) -> web.Respons
     for code in (*FIAT, *crypto_codes(dialect)):
         value = usd_value(dialect, code)
         if value:
-            rates[code] = (base / value).normalize()
+            rate = base / value
+            rates[code] = rate.quantize(Decimal(1).scaleb(rate.adjusted() - 11)).normalize()  # 12 digits
     return json_response({"data": {"currency": currency, "rates": rates}})
 
 
@@ -166,7 +167,7 @@ async def ticker(dialect: CoinbaseDialect, call: Call) -> web.Response:
                 "trade_id": str(walk.steps * 1000 + 1000 - i),
                 "product_id": spec.market_id,
                 "price": price,
-                "size": walk.step * (3 + (walk.steps + i) % 17),
+                "size": max(walk.step, floor_to(Decimal(25 * (1 + (walk.steps + i) % 20)) / price, walk.step)),
                 "time": wire.iso(now - i * 1500),
                 "side": "BUY" if (walk.steps + i) % 2 else "SELL",
                 "bid": "",

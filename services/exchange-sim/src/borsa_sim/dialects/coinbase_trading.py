@@ -302,8 +302,9 @@ def _page(call: Call, items: list, default: int) -> tuple[list, str]:
 
 async def list_orders(dialect: CoinbaseDialect, call: Call) -> web.Response:
     statuses = set(call.request.query.getall("order_status", []))
-    for status in statuses - ORDER_STATUSES:
-        raise enum_error("order_status", status)
+    unknown = sorted(statuses - ORDER_STATUSES)
+    if unknown:
+        raise enum_error("order_status", unknown[0])
     side = call.param("order_side")
     if side and side not in ("BUY", "SELL"):
         raise enum_error("order_side", side)

@@ -101,10 +101,6 @@ def stable_uuid(*parts) -> str:
     return str(uuid.UUID(bytes=digest[:16], version=4))
 
 
-def exponent(step: Decimal) -> int:
-    return max(0, -step.normalize().as_tuple().exponent)
-
-
 # -- errors ------------------------------------------------------------------------------------------------------
 def v3_error(status: int, error: str, message: str) -> web.Response:
     return json_response({"error": error, "error_details": message, "message": message}, status=status)

@@ -1,5 +1,4 @@
-"""The kucoin dialect: KuCoin spot REST as ccxt's kucoin class speaks it (classic and HF order families), signed
-with KC-API-* headers, limited by weighted resource pools per 30 s."""
+"""The kucoin dialect: KuCoin spot REST as ccxt's kucoin class speaks it, KC-API-* signatures, 30 s weight pools."""
 
 from __future__ import annotations
 
@@ -47,10 +46,12 @@ class KucoinDialect(KucoinOrders, Dialect):
             ("GET", "/api/v1/market/orderbook/level2_100", self.book_100, 4),
             ("GET", "/api/v1/market/candles", self.candles, 3),
         ]
-        # Weights from KuCoin's endpoint pages (ccxt's cost table mirrors the Spot-pool ones). Fixed paths come
-        # before templated ones so that /hf/orders/active is not read as an order id.
+        # Weights as KuCoin's endpoint pages give them, which ccxt's cost table mirrors for the Spot pool. Fixed
+        # paths come before templated ones so that /hf/orders/active is not read as an order id.
         private = [
             ("GET", "/api/v3/market/orderbook/level2", self.book_full, "spot", 3),
+            # Undocumented in our sources (ccxt's cost 60 is not a pool weight): kept small so that a scaled-down
+            # pool still lets load_markets through.
             ("GET", "/api/ua/v1/account/mode", self.account_mode, "management", 2),
             ("GET", "/api/v3/margin/symbols", self.margin_symbols, "spot", 3),
             ("GET", "/api/v1/isolated/symbols", self.isolated_symbols, "spot", 3),
@@ -103,7 +104,7 @@ class KucoinDialect(KucoinOrders, Dialect):
         return Reject(self._reply(call, {"code": code, "msg": msg}, status))
 
     def _reply(self, call: Call, body: dict, status: int) -> web.Response:
-        headers = call.request.get("kucoin_headers") if call.request is not None else None
+        headers = call.request.get("kucoin_headers")
         return web.Response(text=dumps(body), status=status, content_type="application/json", headers=headers)
 
     def error_response(self, err: SimError, call: Call) -> web.Response:
@@ -205,10 +206,7 @@ class KucoinDialect(KucoinOrders, Dialect):
         return self.ok(call, wire.level1_entry(self.state, self.spec(call), self.now_ms()))
 
     async def stats(self, call: Call) -> web.Response:
-        entry = wire.stats_entry(self.state, self.spec(call), self.now_ms())
-        for key in ("takerFeeRate", "makerFeeRate", "takerCoefficient", "makerCoefficient"):
-            del entry[key]  # only allTickers carries the fee rates
-        return self.ok(call, entry)
+        return self.ok(call, wire.stats_entry(self.state, self.spec(call), self.now_ms()))
 
     async def all_tickers(self, call: Call) -> web.Response:
         now = self.now_ms()
@@ -269,8 +267,7 @@ class KucoinDialect(KucoinOrders, Dialect):
         return self.ok(call, wire.balance_entries(call.account, trading, call.param("currency")))
 
     async def base_fee(self, call: Call) -> web.Response:
-        rate = wire.FEE_CLASSES[1]
-        return self.ok(call, {"takerFeeRate": rate, "makerFeeRate": rate})
+        return self.ok(call, {"takerFeeRate": wire.BASE_FEE, "makerFeeRate": wire.BASE_FEE})
 
     async def trade_fees(self, call: Call) -> web.Response:
         names = [n for n in (call.param("symbols") or "").split(",") if n]

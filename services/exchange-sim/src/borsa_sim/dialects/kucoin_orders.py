@@ -1,5 +1,4 @@
-"""KuCoin's two order families: classic (/api/v1/orders, /api/v1/fills) and HF (/api/v1/hf/...). Each family
-sees only its own orders, as on the exchange; both share the account's funds."""
+"""KuCoin's two order families, classic (/api/v1/orders) and HF (/api/v1/hf/orders): each sees only its own orders."""
 
 from __future__ import annotations
 

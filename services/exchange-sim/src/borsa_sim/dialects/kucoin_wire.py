@@ -1,5 +1,4 @@
-"""KuCoin's wire shapes: symbols, currencies, tickers, candles, orders, fills, balances and error payloads,
-built from engine objects as KuCoin's v1/v2/v3 spot API writes them."""
+"""KuCoin's wire shapes (symbols, tickers, candles, orders, fills, balances, errors) built from engine objects."""
 
 from __future__ import annotations
 
@@ -15,7 +14,10 @@ from .base import dec_str
 D = Decimal
 OK = "200000"
 # KuCoin's fee classes (feeCategory 1/2/3 = class A/B/C, 0.1/0.2/0.3 %); a market's rate is class x coefficient.
+# Every simulated pair is class A.
 FEE_CLASSES = {1: D("0.001"), 2: D("0.002"), 3: D("0.003")}
+FEE_CATEGORY = 1
+BASE_FEE = FEE_CLASSES[FEE_CATEGORY]
 # Funds increments (`quoteIncrement`, the step of `funds` on market orders) by quote currency, as /api/v2/symbols
 # lists them for BTC-USDT and ETH-BTC.
 QUOTE_INCREMENT = {"USDT": D("0.000001"), "BTC": D("0.00000001")}
@@ -50,18 +52,17 @@ def object_id(seconds: int, machine: str, counter: int) -> str:
 
 
 def quote_increment(spec: MarketSpec) -> Decimal:
-    return min(QUOTE_INCREMENT.get(spec.quote, D("0.00000001")), spec.price_tick)
+    return QUOTE_INCREMENT.get(spec.quote, D("0.00000001"))
 
 
 # -- market data -------------------------------------------------------------------------------------------
-def fee_class(spec: MarketSpec) -> tuple[int, Decimal, Decimal]:
-    category = 1
-    base = FEE_CLASSES[category]
-    return category, (spec.maker / base).quantize(D("0.01")), (spec.taker / base).quantize(D("0.01"))
+def fee_coefficients(spec: MarketSpec) -> tuple[Decimal, Decimal]:
+    """(maker, taker) multipliers of the class rate that give the market's own fees."""
+    return (spec.maker / BASE_FEE).quantize(D("0.01")), (spec.taker / BASE_FEE).quantize(D("0.01"))
 
 
 def symbol_entry(spec: MarketSpec) -> dict:
-    category, maker_coef, taker_coef = fee_class(spec)
+    maker_coef, taker_coef = fee_coefficients(spec)
     return {
         "symbol": spec.market_id,
         "name": spec.market_id,
@@ -79,7 +80,7 @@ def symbol_entry(spec: MarketSpec) -> dict:
         "minFunds": spec.min_cost,
         "isMarginEnabled": False,
         "enableTrading": spec.active,
-        "feeCategory": category,
+        "feeCategory": FEE_CATEGORY,
         "makerFeeCoefficient": maker_coef,
         "takerFeeCoefficient": taker_coef,
         "st": False,
@@ -137,21 +138,23 @@ def stats_entry(state: ExchangeState, spec: MarketSpec, now: int) -> dict:
         "volValue": t["quote_volume"],
         "last": t["last"],
         "averagePrice": ((t["high"] + t["low"]) / 2).quantize(spec.price_tick),
-        "takerFeeRate": spec.taker,
-        "makerFeeRate": spec.maker,
-        "takerCoefficient": fee_class(spec)[2],
-        "makerCoefficient": fee_class(spec)[1],
     }
 
 
 def all_tickers_entry(state: ExchangeState, spec: MarketSpec, now: int) -> dict:
+    """One entry of GET /api/v1/market/allTickers: the stats plus book sizes and the market's fee rates."""
     entry = stats_entry(state, spec, now)
     del entry["time"]
     bids, asks = state.walk(spec).book(1)
+    maker_coef, taker_coef = fee_coefficients(spec)
     entry.update(
         symbolName=spec.market_id,
         bestBidSize=bids[0][1] if bids else D(0),
         bestAskSize=asks[0][1] if asks else D(0),
+        takerFeeRate=BASE_FEE,
+        makerFeeRate=BASE_FEE,
+        takerCoefficient=taker_coef,
+        makerCoefficient=maker_coef,
     )
     return entry
 

@@ -224,7 +224,7 @@ def _coinbase() -> list[MarketSpec]:
                 amount_step=step,
                 # Coinbase's base_min_size is ten increments on cheap coins.
                 min_amount=step * 10 if price < 1 else step,
-                max_amount=_pow10(_magnitude(D("5000000") / price)),
+                max_amount=_pow10(_magnitude(D("200000000") / price)),  # about $200M: BTC-USD allows 1000 BTC
                 min_cost=D("1"),
                 max_cost=D("10000000"),
                 min_price=D("0"),

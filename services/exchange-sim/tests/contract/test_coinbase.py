@@ -117,7 +117,7 @@ class TestCoinbase(ExchangeContract):
         await ex.load_markets()
         spec, price = self.spec, await self.price(ex)
         amount = amount_for(spec, price)
-        funds = (amount * price / spec.price_tick).to_integral_value() * spec.price_tick  # cost_to_precision
+        funds = (amount * price // spec.price_tick) * spec.price_tick  # ccxt's cost_to_precision truncates
         before = await ex.fetch_balance()
         order = await ex.create_order(self.symbol, "market", "buy", float(amount), self.market_buy_price(price))
         trades = await self.wait_for(lambda: ex.fetch_my_trades(self.symbol))
@@ -164,9 +164,9 @@ class TestCoinbase(ExchangeContract):
         assert dec(balance[spec.quote]["used"]) == 0
 
     async def test_duplicate_open_client_order_id_is_rejected(self, ex, admin, account) -> None:
-        """Coinbase's create order is idempotent on client_order_id: "If the ID provided is not unique, the order
-        will not be created and the order with this ID will be returned instead" (Create Order reference). So
-        the second create succeeds with the same order, and the exchange still holds exactly one order."""
+        """Coinbase's create order is idempotent on client_order_id (Create Order reference: if the id is not
+        unique, no order is created and the order with that id is returned instead). So the second create
+        succeeds with the same order instead of failing, and the exchange still holds exactly one order."""
         await ex.load_markets()
         spec, price = self.spec, await self.price(ex)
         limit = ((price * D("0.8")) // spec.price_tick) * spec.price_tick

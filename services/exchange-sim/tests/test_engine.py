@@ -20,8 +20,9 @@ def state(exchange: str = "binance") -> ExchangeState:
 
 
 def funded(ex: ExchangeState, **balances: str):
-    return ex.create_account(f"acc-{len(ex.accounts) + 1}", {"apiKey": f"k{len(ex.accounts)}"},
-                             {k: D(v) for k, v in balances.items()})
+    return ex.create_account(
+        f"acc-{len(ex.accounts) + 1}", {"apiKey": f"k{len(ex.accounts)}"}, {k: D(v) for k, v in balances.items()}
+    )
 
 
 def test_same_seed_same_prices() -> None:
@@ -220,6 +221,4 @@ def test_random_order_flow_never_makes_a_balance_negative(exchange, market_index
             assert fill.price % spec.price_tick == 0
             assert fill.amount > 0
         if order.type == "limit":
-            assert all(
-                (f.price <= order.price if order.side == "buy" else f.price >= order.price) for f in order.fills
-            )
+            assert all((f.price <= order.price if order.side == "buy" else f.price >= order.price) for f in order.fills)

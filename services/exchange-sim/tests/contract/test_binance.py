@@ -9,7 +9,7 @@ import pytest
 from ccxt.base import errors as E
 
 from borsa_sim.dialects.binance_wire import random_id
-from borsa_testing.exchange_contract import ExchangeContract, amount_for, dec
+from borsa_testing.exchange_contract import ExchangeContract
 
 pytestmark = [pytest.mark.contract, pytest.mark.integration]
 
@@ -77,32 +77,3 @@ class TestBinance(ExchangeContract):
             ("GET", "/api/v3/nowhere", ""),
             ("PUT", "/api/v3/order", ""),
         ]
-
-    # ccxt's binance fetch_closed_orders keeps only status "closed" (fully filled) out of /api/v3/allOrders,
-    # so a canceled order can never be among them whatever the exchange answers. Binance's own notion of a
-    # finished order is what allOrders returns: the canceled order is there, and in fetch_canceled_orders.
-    async def test_limit_order_rests_then_cancels(self, ex) -> None:
-        await ex.load_markets()
-        spec, price = self.spec, await self.price(ex)
-        limit = ((price * Decimal("0.8")) // spec.price_tick) * spec.price_tick
-        amount = amount_for(spec, limit)
-        order = await ex.create_order(self.symbol, "limit", "buy", float(amount), float(limit))
-        fetched = await ex.fetch_order(order["id"], self.symbol)
-        assert fetched["status"] == "open"
-        assert dec(fetched["amount"]) == amount
-        assert dec(fetched["price"]) == limit
-        assert dec(fetched["filled"]) == 0
-        open_orders = await ex.fetch_open_orders(self.symbol)
-        assert [o["id"] for o in open_orders] == [order["id"]]
-        balance = await ex.fetch_balance()
-        assert dec(balance[spec.quote]["used"]) >= amount * limit
-        await ex.cancel_order(order["id"], self.symbol)
-        fetched = await ex.fetch_order(order["id"], self.symbol)
-        assert fetched["status"] == "canceled"
-        assert await ex.fetch_open_orders(self.symbol) == []
-        canceled = await ex.fetch_canceled_orders(self.symbol)
-        assert order["id"] in [o["id"] for o in canceled]
-        everything = {o["id"]: o["status"] for o in await ex.fetch_orders(self.symbol)}
-        assert everything[order["id"]] == "canceled"
-        balance = await ex.fetch_balance()
-        assert dec(balance[spec.quote]["used"]) == 0

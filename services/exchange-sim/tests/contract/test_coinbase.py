@@ -138,31 +138,6 @@ class TestCoinbase(ExchangeContract):
         assert dec(fetched["filled"]) == filled
         assert dec(fetched["info"]["order_configuration"]["market_market_ioc"]["quote_size"]) == funds
 
-    async def test_limit_order_rests_then_cancels(self, ex) -> None:
-        """ccxt's coinbase fetch_closed_orders asks for order_status=FILLED only; a cancelled order is found by
-        fetch_canceled_orders (order_status=CANCELLED), so that is where this version looks for it."""
-        await ex.load_markets()
-        spec, price = self.spec, await self.price(ex)
-        limit = ((price * D("0.8")) // spec.price_tick) * spec.price_tick
-        amount = amount_for(spec, limit)
-        order = await ex.create_order(self.symbol, "limit", "buy", float(amount), float(limit))
-        fetched = await ex.fetch_order(order["id"], self.symbol)
-        assert fetched["status"] == "open"
-        assert dec(fetched["amount"]) == amount
-        assert dec(fetched["price"]) == limit
-        assert dec(fetched["filled"]) == 0
-        assert [o["id"] for o in await ex.fetch_open_orders(self.symbol)] == [order["id"]]
-        balance = await ex.fetch_balance()
-        assert dec(balance[spec.quote]["used"]) >= amount * limit
-        await ex.cancel_order(order["id"], self.symbol)
-        fetched = await ex.fetch_order(order["id"], self.symbol)
-        assert fetched["status"] == "canceled"
-        assert await ex.fetch_open_orders(self.symbol) == []
-        assert order["id"] in [o["id"] for o in await ex.fetch_canceled_orders(self.symbol)]
-        assert order["id"] not in [o["id"] for o in await ex.fetch_closed_orders(self.symbol)]
-        balance = await ex.fetch_balance()
-        assert dec(balance[spec.quote]["used"]) == 0
-
     async def test_duplicate_open_client_order_id_is_rejected(self, ex, admin, account) -> None:
         """Coinbase's create order is idempotent on client_order_id (Create Order reference: if the id is not
         unique, no order is created and the order with that id is returned instead). So the second create

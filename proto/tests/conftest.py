@@ -165,6 +165,13 @@ EXAMPLES: list[p.Message] = [
         timestamp=1_717_171_718_300,
     ),
     p.MarketEvent(exchange="binance", kind=p.MarketEventKind.ADDED, symbols=["PEPE/USDT"], timestamp=1),
+    p.MarketEvent(
+        exchange="kraken",
+        kind=p.MarketEventKind.CHANGED,
+        symbols=["BTC/USD"],
+        timestamp=2,
+        changes=[p.MarketChange(symbol="BTC/USDT", kind="changed", fields=["precision"], old=BTC_USDT, new=BTC_USDT)],
+    ),
     p.ErrorReply(
         error=p.ErrorBody(
             code=p.ErrorCode.RATE_LIMITED,

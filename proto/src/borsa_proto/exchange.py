@@ -39,6 +39,8 @@ class Describe(Message):
     """`ok`, `maintenance`, `unknown` (open set)."""
     modes: list[str] = msgspec.field(default_factory=list)
     """API key modes this connector accepts: live, sandbox, paper."""
+    notes: list[str] = msgspec.field(default_factory=list)
+    """What a trader should know about the exchange (fees, minimums, rules), written for a person."""
 
 
 class Precision(Message):
@@ -141,6 +143,17 @@ class MarketEventKind(StrEnum):
     RELOADED = "reloaded"
 
 
+class MarketChange(Message):
+    """One market's change: which of precision, limits and active changed, with the old and new values."""
+
+    symbol: str
+    kind: str
+    """added, removed or changed (a MarketEventKind value)."""
+    fields: list[str] = msgspec.field(default_factory=list)
+    old: Market | None = None
+    new: Market | None = None
+
+
 class MarketEvent(Message):
     """Published on `borsa.events.market.<ex>` when the connector's market table changes."""
 
@@ -149,3 +162,5 @@ class MarketEvent(Message):
     """A MarketEventKind value; readers ignore kinds they do not know."""
     timestamp: int
     symbols: list[str] = msgspec.field(default_factory=list)
+    changes: list[MarketChange] = msgspec.field(default_factory=list)
+    """Added after the first release: the old and new values of each changed market."""

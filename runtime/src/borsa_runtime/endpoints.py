@@ -19,11 +19,16 @@ log = structlog.get_logger("borsa.endpoint")
 Req = TypeVar("Req")
 
 
-def handler(request_type: type[Req], serve: Callable[[Req], Awaitable[object]]) -> Handler:
+def handler(
+    request_type: type[Req],
+    serve: Callable[[Req], Awaitable[object]],
+    observe: Callable[[str, float], None] | None = None,
+) -> Handler:
     """A micro endpoint handler around `serve(request) -> reply message`.
 
     A request that does not decode is answered `bad_request` naming the field; a BorsaError is
     answered as itself; anything else is logged with its traceback and answered `internal`.
+    `observe(outcome, seconds)` is told about every request (metrics).
     """
 
     async def handle(request: Request) -> None:
@@ -44,6 +49,9 @@ def handler(request_type: type[Req], serve: Callable[[Req], Awaitable[object]]) 
                 log.exception("request failed")
                 await respond_error(request, Internal(f"{request.subject} failed on our side; see its logs."))
             finally:
-                log.info("request", outcome=str(outcome), duration_ms=round((time.perf_counter() - started) * 1000, 1))
+                elapsed = time.perf_counter() - started
+                log.info("request", outcome=str(outcome), duration_ms=round(elapsed * 1000, 1))
+                if observe is not None:
+                    observe(str(outcome), elapsed)
 
     return handle

@@ -1,0 +1,1 @@
+"""The exchange connector: one process per exchange answering normalised requests over NATS."""

@@ -1,0 +1,156 @@
+"""`borsa-connector --exchange <ccxt id>`: serve one exchange on the bus."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+import time
+
+import msgspec
+import structlog
+
+from borsa_proto import encode
+from borsa_proto.exchange import MarketChange, MarketEvent
+from borsa_proto.subjects import market_events
+from borsa_runtime.bus import GracefulShutdown, connect, run_service
+from borsa_runtime.logging import configure_logging, log_context
+from borsa_runtime.settings import SettingsError
+
+from .exchanges.registry import resolve_exchange
+from .metrics import Metrics
+from .ops import OpsServer
+from .service import ConnectorService
+from .settings import ConnectorSettings
+from .watch import WatchManager
+
+log = structlog.get_logger("borsa.connector")
+LOAD_RETRY_SECONDS = (1, 2, 5, 10, 30)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="borsa-connector", description="Serve one exchange on the Borsa bus.")
+    parser.add_argument("--exchange", help="ccxt exchange id (binance, kraken, coinbase, kucoin, or any other)")
+    parser.add_argument("--http-port", type=int, help="port of /healthz, /readyz and /metrics (0: a free one)")
+    return parser.parse_args(argv)
+
+
+class Connector:
+    def __init__(self, settings: ConnectorSettings) -> None:
+        self.settings = settings
+        exchange_id, api_class = resolve_exchange(settings.exchange)
+        self.metrics = Metrics()
+        self.api = api_class(
+            exchange_id,
+            sim_url=settings.sim_url,
+            timeout_ms=settings.request_timeout_ms,
+            rate_limit_scale=settings.rate_limit_scale,
+            on_throttle=self.metrics.observe_throttle,
+        )
+        self.nc = None
+        self.ops = OpsServer(self.metrics, self.readiness, settings.http_host, settings.http_port)
+
+    def readiness(self) -> dict[str, bool]:
+        return {
+            "markets_loaded": self.api.ready,
+            "nats_connected": bool(self.nc is not None and self.nc.is_connected),
+        }
+
+    async def load_markets(self, shutdown: GracefulShutdown) -> None:
+        """Markets first: nothing is served before they load. An exchange that is down is retried, not fatal."""
+        attempt = 0
+        while not shutdown.requested:
+            try:
+                await self.api.start()
+                log.info("markets loaded", markets=len(self.api.markets()))
+                return
+            except Exception as exc:
+                delay = LOAD_RETRY_SECONDS[min(attempt, len(LOAD_RETRY_SECONDS) - 1)]
+                log.warning("market load failed; retrying", error=str(exc), retry_in_s=delay)
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def refresh_loop(self) -> None:
+        period = self.settings.markets_refresh_minutes * 60
+        while True:
+            await asyncio.sleep(period)
+            try:
+                changes = await self.api.refresh_markets()
+            except Exception as exc:
+                log.warning("market refresh failed; keeping the loaded markets", error=str(exc))
+                continue
+            if changes:
+                await self.publish_changes(changes)
+
+    async def publish_changes(self, changes: list) -> None:
+        for change in changes:
+            self.metrics.market_changes.labels(self.api.id, change.kind).inc()
+            event = MarketEvent(
+                exchange=self.api.id,
+                kind=change.kind,
+                timestamp=int(time.time() * 1000),
+                symbols=[change.symbol],
+                changes=[MarketChange(symbol=change.symbol, kind=change.kind, fields=list(change.fields),
+                                       old=change.old, new=change.new)],
+            )
+            await self.nc.publish(market_events(self.api.id), encode(event))
+            log.info("market changed", symbol=change.symbol, kind=change.kind, fields=list(change.fields))
+
+    async def run(self, shutdown: GracefulShutdown) -> None:
+        with log_context(exchange=self.api.id):
+            port = await self.ops.start()
+            shutdown.on_shutdown(self.ops.stop)
+            shutdown.on_shutdown(self.api.close)
+            log.info("ops listening", url=f"http://{self.settings.http_host}:{port}")
+            self.nc = await connect(self.settings.nats_url, name=f"borsa-connector-{self.api.id}")
+            shutdown.drain_on_shutdown(self.nc)
+            await self.load_markets(shutdown)
+            if shutdown.requested:
+                return
+            watcher = WatchManager(self.nc, self.api, self.metrics, interval_ms=self.settings.watch_interval_ms,
+                                   lease_ms=self.settings.watch_lease_ms, replica_id=self.settings.replica_id)
+            await watcher.start()
+            service = ConnectorService(self.nc, self.api, watcher, self.metrics)
+            await service.start()
+            shutdown.on_shutdown(service.stop)
+            shutdown.on_shutdown(watcher.stop)
+            refresher = asyncio.create_task(self.refresh_loop())
+            log.info("connector ready", exchange=self.api.id, markets=len(self.api.markets()))
+            print(f"borsa-connector {self.api.id} ready; ops on http://{self.settings.http_host}:{port}", flush=True)
+            await shutdown.wait()
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = {}
+    if args.exchange:
+        overrides["BORSA_EXCHANGE"] = args.exchange
+    if args.http_port is not None:
+        overrides["BORSA_CONNECTOR_HTTP_PORT"] = str(args.http_port)
+    import os
+
+    try:
+        settings = ConnectorSettings.from_env(environ={**os.environ, **overrides})
+    except (SettingsError, ValueError) as exc:
+        print(f"borsa-connector: {exc}", file=sys.stderr)
+        return 2
+    configure_logging("exchange-connector", settings.log_level, settings.log_format)
+    if not settings.exchange:
+        print("borsa-connector: --exchange (or BORSA_EXCHANGE) is required", file=sys.stderr)
+        return 2
+    try:
+        connector = Connector(settings)
+    except ValueError as exc:
+        print(f"borsa-connector: {exc}", file=sys.stderr)
+        return 2
+    return run_service(connector.run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+__all__ = ["Connector", "main", "msgspec"]

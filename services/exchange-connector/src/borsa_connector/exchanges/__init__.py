@@ -1,0 +1,1 @@
+"""Exchange APIs: one interface, one ccxt-backed implementation, and each exchange's quirks as data."""

@@ -1,0 +1,20 @@
+"""Binance spot."""
+
+from __future__ import annotations
+
+from .ccxt_api import CcxtExchangeAPI, Quirks
+
+
+class BinanceAPI(CcxtExchangeAPI):
+    quirks: Quirks = {
+        # Defaults also load futures (/fapi, /dapi) and, with keys, sapi currencies and margin pairs.
+        "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
+        # newClientOrderId: unique among OPEN orders only, ^[a-zA-Z0-9-_]{1,36}$ (rest-api.md, POST /api/v3/order).
+        "client_order_id_max_length": 36,
+        "fetch_order_by_client_id": True,  # origClientOrderId
+        "ohlcv_max_limit": 1000,
+        "notes": (
+            "Fees default to 0.1% maker and taker; the fee is taken from the asset you receive.",
+            "Minimum order value (NOTIONAL filter) is usually 5 USDT.",
+        ),
+    }

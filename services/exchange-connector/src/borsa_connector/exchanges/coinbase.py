@@ -1,0 +1,24 @@
+"""Coinbase Advanced Trade."""
+
+from __future__ import annotations
+
+from .ccxt_api import CcxtExchangeAPI, Quirks
+
+
+class CoinbaseAPI(CcxtExchangeAPI):
+    quirks: Quirks = {
+        # ccxt drops the unified clientOrderId and sends its own "ccxt-<uuid>" unless the raw param is given.
+        "client_order_id_param": "client_order_id",
+        "client_order_id_max_length": 64,
+        # ccxt asks /orders/historical/None for a client id: orders are found by scanning instead.
+        "fetch_order_by_client_id": False,
+        # CDP keys: the key name is organizations/{org}/apiKeys/{id} and the secret an EC private key in PEM;
+        # ccxt picks ES256 JWT auth from that shape (Ed25519 and legacy HMAC keys sign differently).
+        "secret_format": "pem",
+        "credential_labels": {"apiKey": "API key name (organizations/…/apiKeys/…)", "secret": "Private key (PEM)"},
+        "ohlcv_max_limit": 300,
+        "notes": (
+            "Advanced Trade fees start at 0.60% maker and 1.20% taker, in the quote currency.",
+            "A market buy is sized in the quote currency (quote_size).",
+        ),
+    }

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .processes import SimServer, start_nats, start_postgres, start_sim
+from .processes import ConnectorProcess, SimServer, start_connector, start_nats, start_postgres, start_sim
 
 # Limits a hundredfold: tests share one loopback IP, and only the rate-limit tests (which start their own
 # simulator with a small scale) are about the limits.
@@ -93,11 +93,33 @@ def sim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
 
 
 @pytest.fixture(scope="session")
+def connector_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., ConnectorProcess]]:
+    """Start `borsa-connector` processes (`connector_factory("kraken", nats_url, sim_url, env={...})`); all are
+    stopped at the end of the run."""
+    started: list[ConnectorProcess] = []
+
+    def start(exchange: str, nats_url: str, sim_url: str | None, env: dict[str, str] | None = None):
+        process = start_connector(
+            exchange, nats_url, sim_url, env=env, workdir=Path(tmp_path_factory.mktemp(f"connector-{exchange}"))
+        )
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.stop()
+
+
+@pytest.fixture(scope="session")
 def sim_url(sim_factory: Callable[..., SimServer]) -> str:
-    """The shared simulator (or `BORSA_SIM_URL`): seed 42, a price step every 0.25 s, generous limits."""
+    """The shared simulator (or `BORSA_SIM_URL`): seed 42, a price step every 0.25 s, generous limits, and
+    binanceus served with Binance's dialect."""
     if os.environ.get("BORSA_SIM_URL"):
         return os.environ["BORSA_SIM_URL"]
-    return sim_factory(*DEFAULT_SIM_ARGS).url
+    # binanceus (another ccxt class) speaks Binance's dialect: the generic connector path is tested with it.
+    return sim_factory(*DEFAULT_SIM_ARGS, "--alias", "binanceus=binance").url
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

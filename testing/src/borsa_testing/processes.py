@@ -311,3 +311,61 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log_path: Path)
                 return
         time.sleep(0.05)
     raise ServerError(f"{url} did not answer within {timeout:.0f}s{_tail(log_path)}")
+
+
+# -- the exchange connector ----------------------------------------------------------------------------------
+@dataclass
+class ConnectorProcess:
+    exchange: str
+    ops_url: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL)
+
+
+def start_connector(
+    exchange: str,
+    nats_url: str,
+    sim_url: str | None,
+    *,
+    workdir: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> ConnectorProcess:
+    """`borsa-connector --exchange <ex>` against NATS (and the simulator); returns once it reports ready."""
+    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"borsa-connector-{exchange}-"))
+    log_path = workdir / "connector.log"
+    child_env = {**os.environ, "NATS_URL": nats_url, "LOG_FORMAT": "json", **(env or {})}
+    if sim_url:
+        child_env["BORSA_SIM_URL"] = sim_url
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "borsa_connector", "--exchange", exchange, "--http-port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=child_env,
+        start_new_session=True,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    ops_url = None
+    with open(log_path, "a") as log:
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                if proc.poll() is not None:
+                    raise ServerError(f"borsa-connector {exchange} exited with code {proc.returncode}{_tail(log_path)}")
+                continue
+            log.write(line)
+            if f"borsa-connector {exchange} ready" in line:
+                ops_url = line.rsplit("ops on ", 1)[1].strip()
+                break
+    if ops_url is None:
+        _stop(proc, signal.SIGKILL)
+        raise ServerError(f"borsa-connector {exchange} was not ready within {timeout:.0f}s{_tail(log_path)}")
+    _drain(proc, log_path)
+    return ConnectorProcess(exchange, ops_url, proc, log_path)

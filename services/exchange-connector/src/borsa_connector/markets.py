@@ -83,7 +83,7 @@ def _tick(value: Any, mode: int, *, symbol: str, field: str, range_max: Decimal 
 
 def _digits(number: Decimal, symbol: str, field: str) -> int:
     if number != number.to_integral_value():
-        raise ValueError(f"{symbol}: a {field} precision counting digits must be whole, got {number}")
+        raise ValueError(f"{symbol}: the {field} precision counts digits and must be whole, got {number}")
     return int(number)
 
 

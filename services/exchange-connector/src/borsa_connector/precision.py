@@ -83,33 +83,99 @@ def prepare_order(
 ) -> tuple[Decimal, Decimal | None]:
     """The (amount, price) to send: rounded toward the user's side, then checked.
 
-    A market order sends no price (it returns None); a price given with it stands in for a
+    A market order sends no price (None comes back); a price given with one stands in for a
     missing reference_price in the cost check.
     """
     side = _side(side)
     if type not in ORDER_TYPES:
         raise BadRequest(f"type must be one of {', '.join(ORDER_TYPES)}, got {type!r}", exchange=exchange)
     where = f"{market.symbol} on {exchange}" if exchange else market.symbol
+
+    def fail(field: str, text: str) -> OrderRuleError:
+        return OrderRuleError(field, f"{text} for {where}", exchange=exchange)
+
     if type == "limit" and price is None:
-        raise OrderRuleError("price", f"price is required for a limit order on {where}", exchange=exchange)
-    # Check the raw values first so a negative or zero input is reported as given, not as rounded.
-    check_order(market, side, _number(amount).copy_abs() or Decimal(1), None, None, exchange=exchange)
-    check_order(market, side, market.precision.amount, None, None, exchange=exchange)
+        raise fail("price", "price is required for a limit order")
+    # Report a zero or negative input as given, before rounding turns it into something else.
     for field, value in (("amount", amount), ("price", price), ("reference_price", reference_price)):
         if value is not None and _number(value) <= 0:
-            raise OrderRuleError(
-                field, f"{field} must be greater than zero, got {_plain(value)} for {where}", exchange=exchange
-            )
+            raise fail(field, f"{field} must be greater than zero, got {_plain(value)}")
     sent_amount = round_amount(market, amount)
     if sent_amount == 0:
-        step = _plain(market.precision.amount)
-        raise OrderRuleError("amount", f"amount {_plain(amount)} is smaller than the step {step} for {where}", exchange=exchange)
+        raise fail("amount", f"amount {_plain(amount)} is smaller than the step {_plain(market.precision.amount)}")
     if type == "market":
         check_order(market, side, sent_amount, None, reference_price or price, exchange=exchange)
         return sent_amount, None
     sent_price = round_price(market, price, side)
     if sent_price == 0:
-        tick = _plain(market.precision.price)
-        raise OrderRuleError("price", f"price {_plain(price)} is smaller than the tick {tick} for {where}", exchange=exchange)
+        raise fail("price", f"price {_plain(price)} is smaller than the tick {_plain(market.precision.price)}")
     check_order(market, side, sent_amount, sent_price, exchange=exchange)
     return sent_amount, sent_price
+
+
+def _check_range(field: str, value: Decimal, limits: MinMax, fail, *, label: str | None = None) -> None:
+    label = label or f"{field} {_plain(value)}"
+    if limits.min is not None and value < limits.min:
+        raise fail(field, f"{label} is below the minimum {_plain(limits.min)}")
+    if limits.max is not None and value > limits.max:
+        raise fail(field, f"{label} is above the maximum {_plain(limits.max)}")
+
+
+def _to_step(value: Decimal, step: Decimal, *, toward: str) -> Decimal:
+    """`value` on a multiple of `step`, rounded toward zero, floor or ceiling, with the step's decimals."""
+    with localcontext(_exact_context(value, step)):
+        quotient, remainder = divmod(value, step)  # quotient truncated toward zero, remainder has value's sign
+        if toward == "floor" and remainder < 0:
+            quotient -= 1
+        elif toward == "ceiling" and remainder > 0:
+            quotient += 1
+        return (quotient * step).quantize(_quantum(step))
+
+
+def _on_step(value: Decimal, step: Decimal) -> bool:
+    with localcontext(_exact_context(value, step)):
+        return value % step == 0
+
+
+def _exact_product(a: Decimal, b: Decimal) -> Decimal:
+    with localcontext(_exact_context(a, b)) as context:
+        context.prec += len(a.as_tuple().digits) + len(b.as_tuple().digits)
+        return a * b
+
+
+def _exact_context(*values: Decimal) -> Context:
+    """A context wide enough that quotients, remainders and products of `values` are exact.
+
+    Never the thread's context: ccxt's decimal_to_precision sets it to ROUND_HALF_UP and 28 digits.
+    """
+    high = max(0, *(v.adjusted() for v in values))
+    low = min(0, *(v.as_tuple().exponent for v in values))
+    return Context(
+        prec=max(28, high - low + 3), rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
+    )
+
+
+def _quantum(step: Decimal) -> Decimal:
+    # Results carry the step's decimals ("0.01230000" for a 0.00000001 step), whole numbers for steps of 1 and up.
+    return Decimal(1).scaleb(min(0, step.as_tuple().exponent))
+
+
+def _number(value: Decimal) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int):
+        raise TypeError(f"expected a Decimal, got {type(value).__name__} {value!r}")
+    value = Decimal(value)
+    if not value.is_finite():
+        raise ValueError(f"expected a finite decimal, got {value}")
+    return value
+
+
+def _side(side: str) -> str:
+    if side not in SIDES:
+        raise BadRequest(f"side must be buy or sell, got {side!r}")
+    return str(side)
+
+
+def _plain(value: Decimal) -> str:
+    """A number as a person reads it: "0.00001", never "1E-5" nor "0.00001000"."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -43,6 +43,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--exchanges", default=",".join(EXCHANGES), help=f"comma-separated subset of {','.join(EXCHANGES)}"
     )
+    parser.add_argument(
+        "--alias",
+        action="append",
+        default=[],
+        metavar="ID=EXCHANGE",
+        help="also serve EXCHANGE's dialect under another ccxt id (binanceus=binance); repeatable",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
@@ -55,6 +62,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown or not chosen:
         parser.error(f"--exchanges must be a subset of {','.join(EXCHANGES)}; unknown: {','.join(unknown)}")
     args.exchanges = chosen
+    aliases = {}
+    for item in args.alias:
+        alias, _, target = item.partition("=")
+        if not alias or target not in chosen:
+            parser.error(f"--alias must be ID=EXCHANGE with EXCHANGE one of {','.join(chosen)}, not {item!r}")
+        aliases[alias.strip()] = target
+    args.alias = aliases
     return args
 
 
@@ -65,6 +79,7 @@ async def serve(args: argparse.Namespace) -> None:
         tick_interval=args.tick_interval,
         exchanges=args.exchanges,
         ban_seconds=args.ban_seconds,
+        aliases=args.alias,
     )
     runner = web.AppRunner(create_app(sim), access_log=None, shutdown_timeout=2.0)
     await runner.setup()

@@ -58,6 +58,7 @@ class Sim:
         tick_interval: float = 1.0,
         exchanges: tuple[str, ...] = EXCHANGES,
         ban_seconds: float = 120.0,
+        aliases: dict[str, str] | None = None,
     ) -> None:
         self.seed = seed
         self.rate_limit_scale = rate_limit_scale
@@ -74,6 +75,8 @@ class Sim:
             self.states[name] = state
             self.dialects[name] = load_dialect(name)(self, state)
         self._account_seq = itertools.count(1)
+        # Other ccxt ids served by one of our dialects (binanceus speaks Binance's dialect).
+        self.aliases = {alias: target for alias, target in (aliases or {}).items() if target in self.dialects}
 
     def step(self) -> None:
         now = now_ms()
@@ -91,9 +94,9 @@ class Sim:
 
 
 # -- exchange routes -----------------------------------------------------------------------------------------
-def _wrap(sim: Sim, dialect: Dialect, handler, private: bool, weight: float, template: str):
+def _wrap(sim: Sim, dialect: Dialect, handler, private: bool, weight: float, template: str, prefix: str | None = None):
     exchange = dialect.name
-    prefix = f"/{exchange}"
+    prefix = prefix or f"/{exchange}"
 
     async def handle(request: web.Request) -> web.StreamResponse:
         endpoint = f"{request.method} {template}"
@@ -157,7 +160,7 @@ async def _dispatch(
     return response
 
 
-def _exchange_app(sim: Sim, dialect: Dialect) -> web.Application:
+def _exchange_app(sim: Sim, dialect: Dialect, prefix: str | None = None) -> web.Application:
     @web.middleware
     async def unknown_routes(request: web.Request, handler):
         try:
@@ -171,7 +174,7 @@ def _exchange_app(sim: Sim, dialect: Dialect) -> web.Application:
 
     app = web.Application(middlewares=[unknown_routes])
     for method, path, handler, private, weight in dialect.routes:
-        app.router.add_route(method, path, _wrap(sim, dialect, handler, private, weight, path))
+        app.router.add_route(method, path, _wrap(sim, dialect, handler, private, weight, path, prefix))
     return app
 
 
@@ -343,6 +346,43 @@ def _admin(sim: Sim) -> web.Application:
             state.set_price(spec, price)
         return json_response({"paused": sim.paused, "prices": _prices(sim, data.get("exchange"))})
 
+    @routes.post("/markets")
+    async def change_market(request: web.Request) -> web.Response:
+        data = await _json_body(request)
+        exchange = _exchange_of(sim, data.pop("exchange", None))
+        symbol = data.pop("symbol", None)
+        state = sim.states[exchange]
+        if state.find_market(symbol) is None:
+            return _bad(f"symbol {symbol!r} is not listed on {exchange}", "symbol")
+        changes = {}
+        for name, value in data.items():
+            if name == "active":
+                if not isinstance(value, bool):
+                    return _bad("active must be true or false", "active")
+                changes[name] = value
+                continue
+            try:
+                changes[name] = Decimal(str(value))
+            except Exception:
+                return _bad(f"{name} must be a decimal string", name)
+            if not changes[name].is_finite() or changes[name] < 0:
+                return _bad(f"{name} must be a non-negative decimal string", name)
+        try:
+            spec = state.update_market(symbol, **changes)
+        except SimError as err:
+            return _bad(err.message, "market")
+        return json_response(
+            {
+                "exchange": exchange,
+                "symbol": spec.symbol,
+                "price_tick": spec.price_tick,
+                "amount_step": spec.amount_step,
+                "min_amount": spec.min_amount,
+                "min_cost": spec.min_cost,
+                "active": spec.active,
+            }
+        )
+
     @routes.get("/health")
     async def health(_: web.Request) -> web.Response:
         return json_response(
@@ -380,6 +420,8 @@ def create_app(sim: Sim) -> web.Application:
     app.add_subapp("/_sim", _admin(sim))
     for name, dialect in sim.dialects.items():
         app.add_subapp(f"/{name}", _exchange_app(sim, dialect))
+    for alias, target in sim.aliases.items():
+        app.add_subapp(f"/{alias}", _exchange_app(sim, sim.dialects[target], prefix=f"/{alias}"))
 
     async def clock(app: web.Application):
         task = asyncio.create_task(sim.run_clock())

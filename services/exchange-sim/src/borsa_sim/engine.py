@@ -6,6 +6,7 @@ error payloads. Everything is synchronous and runs on the event loop, so no stat
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable, Iterable
@@ -234,6 +235,23 @@ class ExchangeState:
         if spec is None:
             raise SimError("unknown_symbol", f"Unknown symbol {key!r}", field="symbol", symbol=key)
         return spec
+
+    def update_market(self, key: str, **changes) -> MarketSpec:
+        """Change a market's rules (tick, step, minimums, active) as exchanges sometimes do; orders already
+        placed keep the rules they were placed under."""
+        old = self.market(key)
+        allowed = {"price_tick", "amount_step", "min_amount", "max_amount", "min_cost", "max_cost", "active"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise SimError("invalid_param", f"cannot change {sorted(unknown)}; allowed: {sorted(allowed)}")
+        new = dataclasses.replace(old, **changes)
+        self.specs[new.symbol] = new
+        for name, spec in list(self._lookup.items()):
+            if spec is old:
+                self._lookup[name] = new
+        walk = self.walks[new.symbol]
+        walk.tick, walk.step = new.price_tick, new.amount_step
+        return new
 
     def find_market(self, key: str | None) -> MarketSpec | None:
         return self._lookup.get(key or "")

@@ -35,13 +35,17 @@ FIFTEEN_DAYS_MS = 15 * 86_400_000
 class KrakenDialect(Dialect):
     name = "kraken"
 
+    def find_pair(self, key: str) -> MarketSpec | None:
+        """A pair by its id (XXBTZUSD) or altname (XBTUSD), as Kraken accepts both; not by unified symbol."""
+        spec = self.state.find_market(key)
+        return spec if spec is not None and key in (spec.market_id, spec.altname) else None
+
     def setup(self) -> None:
         scale = self.sim.rate_limit_scale
         self.public_counter = DecayCounter(scaled(PUBLIC_MAX, scale), PUBLIC_DECAY)
         self.rest_counter = DecayCounter(max(scaled(REST_MAX, scale), REST_COSTLIEST), REST_DECAY)
         self.engine_counter = DecayCounter(scaled(ENGINE_MAX, scale), ENGINE_DECAY)
         # Requests name a pair by its id (XXBTZUSD) or its altname (XBTUSD); both are Kraken's.
-        self.pairs = {k: s for s in self.state.specs.values() for k in (s.market_id, s.altname)}
         self.codes = {w.asset_id(c): c for s in self.state.specs.values() for c in (s.base, s.quote)}
         for name, handler in (
             ("Time", self.time),
@@ -106,7 +110,7 @@ class KrakenDialect(Dialect):
             raise Reject(kraken_error("EAPI:Rate limit exceeded"))
         if call.path == "/0/private/AddOrder":
             try:
-                spec = self.pairs.get(self.params(call).get("pair", ""))
+                spec = self.find_pair(self.params(call).get("pair", ""))
             except SimError:
                 return  # a malformed body is answered by the handler
             # Counted before validation: Kraken adds the +1 even for an order it then rejects.
@@ -150,7 +154,7 @@ class KrakenDialect(Dialect):
     def pair(self, key: str | None) -> MarketSpec:
         if not key:
             raise SimError("missing_param", "pair is required", field="pair")
-        spec = self.pairs.get(key)
+        spec = self.find_pair(key)
         if spec is None:
             raise SimError("unknown_symbol", f"Unknown asset pair {key!r}", field="pair", symbol=key)
         return spec

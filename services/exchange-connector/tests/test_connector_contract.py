@@ -4,7 +4,6 @@ classes and the simulator."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.request
 from decimal import Decimal
@@ -133,7 +132,7 @@ async def test_ohlcv(nc, ex) -> None:
 
 
 async def test_ohlcv_rejects_a_timeframe_the_exchange_lacks(nc, ex) -> None:
-    with pytest.raises(E.BadRequest, match="timeframe '7m'.*use one of"):
+    with pytest.raises(E.BadRequest, match=r"timeframe '7m'.*use one of"):
         await request(nc, subject(ex, "ohlcv"), rq.OhlcvRequest(symbol=CASES[ex]["symbol"], timeframe="7m"), OhlcvReply)
 
 
@@ -174,8 +173,9 @@ async def test_exchange_failures_become_typed_errors(nc, stack, ex, fault, error
         await admin.add_fault(exchange=ex, count=1, **fault)
         try:
             with pytest.raises(error) as err:
-                await request(nc, subject(ex, "ticker"), rq.TickerRequest(symbol=CASES[ex]["symbol"]), Ticker,
-                              timeout=10)
+                await request(
+                    nc, subject(ex, "ticker"), rq.TickerRequest(symbol=CASES[ex]["symbol"]), Ticker, timeout=10
+                )
         finally:
             await admin.clear_faults(ex)
     assert err.value.exchange == ex
@@ -219,7 +219,8 @@ def test_ops_endpoints(stack) -> None:
             assert json.load(response) == {"ready": True, "checks": {"markets_loaded": True, "nats_connected": True}}
         with urllib.request.urlopen(f"{connector.ops_url}/metrics") as response:
             text = response.read().decode()
-        assert f'borsa_connector_requests_total{{code="ok",endpoint="describe",exchange="{connector.exchange}"}}' in text
+        labels = f'code="ok",endpoint="describe",exchange="{connector.exchange}"'
+        assert f"borsa_connector_requests_total{{{labels}}}" in text
         assert "borsa_connector_request_seconds_bucket" in text
         assert "borsa_connector_rate_budget_wait_seconds" in text
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, Underflow, localcontext
 from decimal import Decimal as D
 from typing import Any
@@ -12,7 +11,7 @@ import ccxt
 import msgspec
 import pytest
 from ccxt.base.decimal_to_precision import TICK_SIZE, TRUNCATE, decimal_to_precision
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import borsa_proto as p
@@ -182,6 +181,11 @@ def test_each_violation_names_its_field(order, field, message):
     assert raised.value.exchange == "kraken"
 
 
+def test_whole_numbers_may_be_ints():
+    check_order(BTC_USD, "buy", 1, 64000)
+    assert prepare_order(BTC_USD, "sell", "limit", 2, 64000) == (D("2.00000000"), D("64000.0"))
+
+
 def test_the_message_names_the_symbol_without_an_exchange():
     with pytest.raises(InvalidOrder, match=r"^amount 0.00001 is below the minimum 0.0001 for BTC/USD$"):
         check_order(BTC_USD, "buy", D("0.00001"))
@@ -220,7 +224,7 @@ def test_prepare_a_market_order_sends_no_price_and_costs_it_at_the_reference():
 @pytest.mark.parametrize(
     ("order", "field", "message"),
     [
-        ({"type": "limit", "amount": D("1")}, "price", "price is required for a limit order for BTC/USD on kraken"),
+        ({"type": "limit", "amount": D("1")}, "price", "price is required with a limit order for BTC/USD on kraken"),
         (
             {"type": "limit", "amount": D("0.000000001"), "price": D("64000")},
             "amount",
@@ -283,12 +287,20 @@ SPECS: dict[tuple[str, str], MarketSpec] = {(s.exchange, s.symbol): s for e in E
 CASES = sorted(SPECS)
 # Enough random orders per market to cross every rule, over about a hundred markets.
 PER_MARKET = settings(max_examples=40, deadline=None)
+# Wide enough that the tests' own sums and products of the drawn values are exact.
+EXACT = Context(prec=200)
 
 
-@dataclass(frozen=True)
 class Loaded:
-    client: Any  # the real ccxt class, closed after load_markets; its precision helpers need no network
-    markets: dict[str, p.Market]
+    """One exchange's real ccxt class (closed after load_markets: its precision helpers need no network) and our
+    Markets; a short repr, because hypothesis prints every argument of a failing example."""
+
+    def __init__(self, client: Any, markets: dict[str, p.Market]) -> None:
+        self.client = client
+        self.markets = markets
+
+    def __repr__(self) -> str:
+        return f"<{len(self.markets)} {self.client.id} markets>"
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +331,7 @@ def decimals(min_exponent: int, max_exponent: int, digits: int = 12) -> st.Searc
 
 def exact(value: Decimal, step: Decimal) -> bool:
     """Whether value is a multiple of step, computed without rounding."""
-    with localcontext(Context(prec=200)):
+    with localcontext(EXACT):
         return value % step == 0
 
 
@@ -346,11 +358,21 @@ def sim_rejection(spec: MarketSpec, amount: Decimal, price: Decimal | None, noti
     return None
 
 
+def outcome(call, *args, **kwargs) -> Any:
+    """What `call` returns, or the InvalidOrder it raises."""
+    try:
+        return call(*args, **kwargs)
+    except InvalidOrder as refused:
+        return refused
+
+
 def prices_near(spec: MarketSpec) -> st.SearchStrategy[Decimal]:
-    """Prices from a millionth of the market's price to ten times it, with more digits than the tick allows."""
-    scaled = st.builds(lambda factor: spec.start_price * factor, decimals(-15, -9, digits=10))
-    bounds = [v for v in (spec.start_price, spec.min_price, spec.max_price) if v > 0]
-    return st.one_of(scaled, st.sampled_from(bounds))
+    """Prices from far under the market's price to ten thousand times it, with more digits than the tick allows."""
+    scaled = st.builds(lambda factor: spec.start_price * factor, decimals(-14, -6, digits=10))
+    edges = [spec.start_price, spec.min_price, spec.min_price - spec.price_tick]
+    if spec.max_price:
+        edges += [spec.max_price, spec.max_price + spec.price_tick]
+    return st.one_of(scaled, st.sampled_from([e for e in edges if e > 0]))
 
 
 def amounts_at(spec: MarketSpec, price: Decimal) -> st.SearchStrategy[Decimal]:
@@ -385,13 +407,13 @@ class TestSimulatedMarkets:
         price = data.draw(st.one_of(decimals(-20, 9), prices_near(SPECS[exchange, symbol])), label="price")
 
         rounded = round_amount(market, amount)
-        assert rounded <= amount < rounded + step
+        buy, sell = round_price(market, price, "buy"), round_price(market, price, "sell")
+        with localcontext(EXACT):
+            assert rounded <= amount < rounded + step
+            assert buy <= price < buy + tick
+            assert sell - tick < price <= sell
         assert exact(rounded, step)
         assert rounded.as_tuple().exponent == min(0, step.as_tuple().exponent)
-
-        buy, sell = round_price(market, price, "buy"), round_price(market, price, "sell")
-        assert buy <= price < buy + tick
-        assert sell - tick < price <= sell
         assert exact(buy, tick)
         assert exact(sell, tick)
         assert buy.as_tuple().exponent == sell.as_tuple().exponent == min(0, tick.as_tuple().exponent)
@@ -406,13 +428,13 @@ class TestSimulatedMarkets:
         amount = data.draw(amounts_at(spec, price), label="amount")
 
         sent_amount, sent_price = round_amount(market, amount), round_price(market, price, side)
-        with localcontext(Context(prec=200)):
+        with localcontext(EXACT):
             rejection = sim_rejection(spec, sent_amount, sent_price, sent_amount * sent_price)
-        try:
-            prepared = prepare_order(market, side, "limit", amount, price, exchange=exchange)
-        except InvalidOrder as refused:
+        prepared = outcome(prepare_order, market, side, "limit", amount, price, exchange=exchange)
+        event(rejection or "accepted")
+        if isinstance(prepared, InvalidOrder):
             # The other direction: we refuse nothing the exchange would have taken.
-            assert rejection is not None, f"refused an order the simulator accepts: {refused}"
+            assert rejection is not None, f"refused an order the simulator accepts: {prepared}"
         else:
             assert rejection is None, f"the simulator rejects {prepared}: {rejection}"
             assert prepared == (sent_amount, sent_price)
@@ -428,12 +450,12 @@ class TestSimulatedMarkets:
         amount = data.draw(amounts_at(spec, reference), label="amount")
 
         sent_amount = round_amount(market, amount)
-        with localcontext(Context(prec=200)):
+        with localcontext(EXACT):
             rejection = sim_rejection(spec, sent_amount, None, sent_amount * reference)
-        try:
-            prepared = prepare_order(market, side, "market", amount, reference_price=reference)
-        except InvalidOrder as refused:
-            assert rejection is not None, f"refused an order the simulator accepts: {refused}"
+        prepared = outcome(prepare_order, market, side, "market", amount, reference_price=reference)
+        event(rejection or "accepted")
+        if isinstance(prepared, InvalidOrder):
+            assert rejection is not None, f"refused an order the simulator accepts: {prepared}"
         else:
             assert rejection is None, f"the simulator rejects {prepared}: {rejection}"
             assert prepared == (sent_amount, None)
@@ -442,15 +464,16 @@ class TestSimulatedMarkets:
     @PER_MARKET
     @given(data=st.data())
     def test_round_amount_agrees_with_ccxt_amount_to_precision(self, sim_markets, exchange, symbol, data):
-        # They agree while the amount has at most 28 significant digits and amount / step fits in 28 digits; past
-        # that ccxt rounds or raises (see the #11765 tests above), which is why the trading path never calls it.
+        # They agree while the amount, written out to the step's last digit, fits in 28 digits (Python's default
+        # decimal precision, which ccxt works in); past that ccxt rounds or raises (the #11765 tests above), which
+        # is why the trading path never calls it. Here: up to 10**22, from far below the step to 10**20 steps.
         loaded = sim_markets[exchange]
         step = loaded.markets[symbol].precision.amount
         amount = data.draw(
             st.builds(
-                lambda mantissa, shift: D(mantissa).scaleb(step.adjusted() + shift),
+                lambda mantissa, exponent: D(mantissa).scaleb(exponent),
                 st.integers(1, 10**6 - 1),
-                st.integers(-8, 20),
+                st.integers(step.adjusted() - 8, min(step.adjusted() + 14, 16)),
             ),
             label="amount",
         )

@@ -91,8 +91,15 @@ class Connector:
                 kind=change.kind,
                 timestamp=int(time.time() * 1000),
                 symbols=[change.symbol],
-                changes=[MarketChange(symbol=change.symbol, kind=change.kind, fields=list(change.fields),
-                                       old=change.old, new=change.new)],
+                changes=[
+                    MarketChange(
+                        symbol=change.symbol,
+                        kind=change.kind,
+                        fields=list(change.fields),
+                        old=change.old,
+                        new=change.new,
+                    )
+                ],
             )
             await self.nc.publish(market_events(self.api.id), encode(event))
             log.info("market changed", symbol=change.symbol, kind=change.kind, fields=list(change.fields))
@@ -108,13 +115,21 @@ class Connector:
             await self.load_markets(shutdown)
             if shutdown.requested:
                 return
-            watcher = WatchManager(self.nc, self.api, self.metrics, interval_ms=self.settings.watch_interval_ms,
-                                   lease_ms=self.settings.watch_lease_ms, replica_id=self.settings.replica_id)
+            watcher = WatchManager(
+                self.nc,
+                self.api,
+                self.metrics,
+                interval_ms=self.settings.watch_interval_ms,
+                lease_ms=self.settings.watch_lease_ms,
+                replica_id=self.settings.replica_id,
+            )
             await watcher.start()
             service = ConnectorService(self.nc, self.api, watcher, self.metrics)
             await service.start()
             shutdown.on_shutdown(service.stop)
             shutdown.on_shutdown(watcher.stop)
+            # A PING round trip: the server has our subscriptions before anyone is told we are ready.
+            await self.nc.flush()
             refresher = asyncio.create_task(self.refresh_loop())
             log.info("connector ready", exchange=self.api.id, markets=len(self.api.markets()))
             print(f"borsa-connector {self.api.id} ready; ops on http://{self.settings.http_host}:{port}", flush=True)

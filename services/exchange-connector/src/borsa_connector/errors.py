@@ -52,7 +52,10 @@ def translate(exc: BaseException, exchange: str, retry_after_ms: int | None = No
     if isinstance(exc, ccxt.ExchangeError):
         # An error the exchange reported that ccxt could not classify: worth a look, not a blind retry.
         return borsa.BorsaError(
-            _for_a_person(message, exchange), code="internal", retryable=False, exchange=exchange,
+            _for_a_person(message, exchange),
+            code="internal",
+            retryable=False,
+            exchange=exchange,
             exchange_code=exchange_code,
         )
     return borsa.Internal(f"{exchange}: unexpected {type(exc).__name__}", exchange=exchange)

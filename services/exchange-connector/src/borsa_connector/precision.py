@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 
 from borsa_proto.exchange import Market, MinMax
@@ -20,6 +21,9 @@ class OrderRuleError(InvalidOrder):
     def __init__(self, field: str, message: str, *, exchange: str | None = None) -> None:
         super().__init__(message, exchange=exchange)
         self.field = field
+
+
+Failure = Callable[[str, str], OrderRuleError]
 
 
 def round_amount(market: Market, amount: Decimal) -> Decimal:
@@ -48,19 +52,13 @@ def check_order(
     it is not checked. `exchange` only makes the message say where.
     """
     _side(side)
-    where = f"{market.symbol} on {exchange}" if exchange else market.symbol
-
-    def fail(field: str, text: str) -> OrderRuleError:
-        return OrderRuleError(field, f"{text} for {where}", exchange=exchange)
-
-    given = {"amount": amount, "price": price, "reference_price": reference_price}
-    for field, value in given.items():
-        if value is not None and _number(value) <= 0:
-            raise fail(field, f"{field} must be greater than zero, got {_plain(value)}")
-    if not _on_step(amount, market.precision.amount):
-        raise fail("amount", f"amount {_plain(amount)} is not a multiple of the step {_plain(market.precision.amount)}")
-    if price is not None and not _on_step(price, market.precision.price):
-        raise fail("price", f"price {_plain(price)} is not a multiple of the tick {_plain(market.precision.price)}")
+    fail = _failure(market, exchange)
+    amount, price, reference_price = _positive(fail, amount=amount, price=price, reference_price=reference_price)
+    step, tick = market.precision.amount, market.precision.price
+    if not _on_step(amount, step):
+        raise fail("amount", f"amount {_plain(amount)} is not a multiple of the step {_plain(step)}")
+    if price is not None and not _on_step(price, tick):
+        raise fail("price", f"price {_plain(price)} is not a multiple of the tick {_plain(tick)}")
     _check_range("amount", amount, market.limits.amount, fail)
     if price is not None:
         _check_range("price", price, market.limits.price, fail)
@@ -89,17 +87,11 @@ def prepare_order(
     side = _side(side)
     if type not in ORDER_TYPES:
         raise BadRequest(f"type must be one of {', '.join(ORDER_TYPES)}, got {type!r}", exchange=exchange)
-    where = f"{market.symbol} on {exchange}" if exchange else market.symbol
-
-    def fail(field: str, text: str) -> OrderRuleError:
-        return OrderRuleError(field, f"{text} for {where}", exchange=exchange)
-
+    fail = _failure(market, exchange)
     if type == "limit" and price is None:
-        raise fail("price", "price is required for a limit order")
+        raise fail("price", "price is required with a limit order")
     # Report a zero or negative input as given, before rounding turns it into something else.
-    for field, value in (("amount", amount), ("price", price), ("reference_price", reference_price)):
-        if value is not None and _number(value) <= 0:
-            raise fail(field, f"{field} must be greater than zero, got {_plain(value)}")
+    amount, price, reference_price = _positive(fail, amount=amount, price=price, reference_price=reference_price)
     sent_amount = round_amount(market, amount)
     if sent_amount == 0:
         raise fail("amount", f"amount {_plain(amount)} is smaller than the step {_plain(market.precision.amount)}")
@@ -113,7 +105,27 @@ def prepare_order(
     return sent_amount, sent_price
 
 
-def _check_range(field: str, value: Decimal, limits: MinMax, fail, *, label: str | None = None) -> None:
+def _failure(market: Market, exchange: str | None) -> Failure:
+    where = f"{market.symbol} on {exchange}" if exchange else market.symbol
+
+    def fail(field: str, text: str) -> OrderRuleError:
+        return OrderRuleError(field, f"{text} for {where}", exchange=exchange)
+
+    return fail
+
+
+def _positive(fail: Failure, **values: Decimal | None) -> list[Decimal | None]:
+    checked = []
+    for field, value in values.items():
+        if value is not None:
+            value = _number(value)
+            if value <= 0:
+                raise fail(field, f"{field} must be greater than zero, got {_plain(value)}")
+        checked.append(value)
+    return checked
+
+
+def _check_range(field: str, value: Decimal, limits: MinMax, fail: Failure, *, label: str | None = None) -> None:
     label = label or f"{field} {_plain(value)}"
     if limits.min is not None and value < limits.min:
         raise fail(field, f"{label} is below the minimum {_plain(limits.min)}")

@@ -41,8 +41,10 @@ class ConnectorService:
         api = self.api
         return {
             Op.DESCRIBE: (rq.DescribeRequest, lambda r: _now(api.describe())),
-            Op.MARKETS: (rq.MarketsRequest, lambda r: _now(MarketsReply(markets=api.markets(r.search, r.quote,
-                                                                                          r.active_only)))),
+            Op.MARKETS: (
+                rq.MarketsRequest,
+                lambda r: _now(MarketsReply(markets=api.markets(r.search, r.quote, r.active_only))),
+            ),
             Op.MARKET: (rq.MarketRequest, lambda r: _now(api.market(r.symbol))),
             Op.TICKER: (rq.TickerRequest, lambda r: api.ticker(r.symbol)),
             Op.OHLCV: (rq.OhlcvRequest, lambda r: api.ohlcv(r.symbol, r.timeframe, r.since, r.limit)),
@@ -50,8 +52,10 @@ class ConnectorService:
             Op.BALANCE: (rq.BalanceRequest, lambda r: api.balance(r.account)),
             Op.ORDER_CREATE: (rq.OrderCreateRequest, api.create_order),
             Op.ORDER_GET: (rq.OrderGetRequest, lambda r: api.get_order(r.account, r.symbol, r.id, r.client_order_id)),
-            Op.ORDER_CANCEL: (rq.OrderCancelRequest,
-                              lambda r: api.cancel_order(r.account, r.symbol, r.id, r.client_order_id)),
+            Op.ORDER_CANCEL: (
+                rq.OrderCancelRequest,
+                lambda r: api.cancel_order(r.account, r.symbol, r.id, r.client_order_id),
+            ),
             Op.ORDERS_OPEN: (rq.OpenOrdersRequest, lambda r: _open_orders(api, r)),
             Op.CREDENTIALS_CHECK: (rq.CredentialsCheckRequest, lambda r: api.check_credentials({}, r.mode or "live")),
         }

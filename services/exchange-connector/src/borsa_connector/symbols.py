@@ -21,8 +21,9 @@ class SymbolIndex:
     and wsname), and the same with currency aliases (Kraken's XBT for BTC), all compared without case or
     separators."""
 
-    def __init__(self, markets: Mapping[str, dict], aliases: Mapping[str, str] | None = None,
-                 exchange: str = "") -> None:
+    def __init__(
+        self, markets: Mapping[str, dict], aliases: Mapping[str, str] | None = None, exchange: str = ""
+    ) -> None:
         self.exchange = exchange
         self._exact: dict[str, str] = {}
         self._normal: dict[str, str] = {}

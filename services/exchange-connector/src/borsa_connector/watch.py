@@ -43,8 +43,16 @@ def lock_bucket(exchange: str) -> str:
 
 
 class WatchManager:
-    def __init__(self, nc: Client, api: CcxtExchangeAPI, metrics: Metrics, *, interval_ms: int, lease_ms: int,
-                 replica_id: str = "") -> None:
+    def __init__(
+        self,
+        nc: Client,
+        api: CcxtExchangeAPI,
+        metrics: Metrics,
+        *,
+        interval_ms: int,
+        lease_ms: int,
+        replica_id: str = "",
+    ) -> None:
         self.nc = nc
         self.api = api
         self.metrics = metrics

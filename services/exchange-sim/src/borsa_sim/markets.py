@@ -194,10 +194,7 @@ def _kraken() -> list[MarketSpec]:
                 maker=D("0.0025"),
                 taker=D("0.004"),
                 start_price=_round_to(price, tick),
-                extra={
-                    "pair_decimals": -tick.as_tuple().exponent if tick < 1 else 0,
-                    "lot_decimals": -step.as_tuple().exponent,
-                },
+
             )
         )
     return specs

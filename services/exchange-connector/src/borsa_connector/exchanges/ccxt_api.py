@@ -80,8 +80,19 @@ CREDENTIAL_LABELS = {
 }
 SECRET_FIELDS = {"secret", "password", "privateKey", "token"}
 HAS_KEYS = (
-    "fetchTicker", "fetchTickers", "fetchOHLCV", "fetchOrderBook", "fetchBalance", "createOrder", "fetchOrder",
-    "cancelOrder", "fetchOpenOrders", "fetchClosedOrders", "fetchMyTrades", "sandbox", "watchTicker",
+    "fetchTicker",
+    "fetchTickers",
+    "fetchOHLCV",
+    "fetchOrderBook",
+    "fetchBalance",
+    "createOrder",
+    "fetchOrder",
+    "cancelOrder",
+    "fetchOpenOrders",
+    "fetchClosedOrders",
+    "fetchMyTrades",
+    "sandbox",
+    "watchTicker",
 )
 
 
@@ -97,9 +108,16 @@ class CcxtExchangeAPI(BaseExchangeAPI):
 
     quirks: ClassVar[Quirks] = {}
 
-    def __init__(self, exchange_id: str, *, sim_url: str | None = None, timeout_ms: int = 10_000,
-                 rate_limit_scale: float = 1.0, on_throttle: Callable[[str, float], None] | None = None,
-                 ccxt_id: str | None = None) -> None:
+    def __init__(
+        self,
+        exchange_id: str,
+        *,
+        sim_url: str | None = None,
+        timeout_ms: int = 10_000,
+        rate_limit_scale: float = 1.0,
+        on_throttle: Callable[[str, float], None] | None = None,
+        ccxt_id: str | None = None,
+    ) -> None:
         self.id = exchange_id
         self.q: Quirks = {**DEFAULT_QUIRKS, **self.quirks}
         self.ccxt_id = ccxt_id or self.q.get("ccxt_id") or exchange_id
@@ -119,12 +137,14 @@ class CcxtExchangeAPI(BaseExchangeAPI):
         """A ccxt client pointed where this connector points (the simulator under BORSA_SIM_URL), sharing the
         process's loaded markets so no account client ever calls load_markets itself."""
         cls = getattr(ccxt_async, self.ccxt_id)
-        client = cls({
-            "enableRateLimit": True,
-            "timeout": self.timeout_ms,
-            "options": dict(self.q["options"]),
-            **(credentials or {}),
-        })
+        client = cls(
+            {
+                "enableRateLimit": True,
+                "timeout": self.timeout_ms,
+                "options": dict(self.q["options"]),
+                **(credentials or {}),
+            }
+        )
         client.rateLimit = client.rateLimit / self.rate_limit_scale
         if self.sim_url:
             point_to_sim(client, self.sim_url)

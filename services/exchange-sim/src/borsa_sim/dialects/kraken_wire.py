@@ -38,6 +38,20 @@ CLOSE_REASON = {"canceled": "User requested", "expired": "Insufficient liquidity
 _PREFIX = {"order": "O", "trade": "T", "position": "T"}
 
 
+def _decimals(step) -> int:
+    """Kraken writes a step as a count of decimals: 0.01 -> 2 (a step of 1 or more -> 0)."""
+    exponent = step.normalize().as_tuple().exponent
+    return max(0, -exponent)
+
+
+def pair_decimals(spec: MarketSpec) -> int:
+    return _decimals(spec.price_tick)
+
+
+def lot_decimals(spec: MarketSpec) -> int:
+    return _decimals(spec.amount_step)
+
+
 def kraken_id(kind: str, seed: int, seq: int) -> str:
     """`OQCLML-BW3P3-BUCMWZ`: 17 base32 characters in groups of 6-5-6, O for orders and T for trades."""
     digest = hashlib.sha256(f"{seed}/kraken/{kind}/{seq}".encode()).digest()
@@ -61,11 +75,11 @@ def fixed(value: Decimal, decimals: int) -> str:
 
 
 def price_str(spec: MarketSpec, value: Decimal) -> str:
-    return fixed(value, spec.extra["pair_decimals"])
+    return fixed(value, pair_decimals(spec))
 
 
 def vol_str(spec: MarketSpec, value: Decimal) -> str:
-    return fixed(value, spec.extra["lot_decimals"])
+    return fixed(value, lot_decimals(spec))
 
 
 def cost_str(value: Decimal) -> str:
@@ -117,8 +131,8 @@ def pair_info(spec: MarketSpec) -> dict:
         "quote": spec.quote_id,
         "lot": "unit",
         "cost_decimals": COST_DECIMALS,
-        "pair_decimals": spec.extra["pair_decimals"],
-        "lot_decimals": spec.extra["lot_decimals"],
+        "pair_decimals": pair_decimals(spec),
+        "lot_decimals": lot_decimals(spec),
         "lot_multiplier": 1,
         # Spot only: no margin, so ccxt marks the market margin=False.
         "leverage_buy": [],

@@ -23,8 +23,8 @@ $(VENV)/.installed: $(MEMBERS) $(wildcard uv.lock)
 	$(UV) sync --all-packages
 	@touch $@
 
-run: install ## Start Borsa offline (for now: the exchange simulator) and print its URL
-	$(PY) -m borsa_sim --host 127.0.0.1 --port $${BORSA_SIM_PORT:-0} --seed $${BORSA_SIM_SEED:-0}
+run: install ## Start Borsa offline: NATS, the exchange simulator and one connector per exchange
+	$(PY) scripts/run.py
 
 test: install ## Run the whole test suite (starts real nats-server, Postgres and simulator processes)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ from decimal import Decimal
 from typing import Any, ClassVar, TypedDict
 
 import ccxt.async_support as ccxt_async
+import structlog
 
 from borsa_proto.exchange import (
     BalanceReply,
@@ -29,6 +30,8 @@ from ..errors import translate
 from ..markets import market_changes, market_from_ccxt
 from ..symbols import SymbolIndex, normalize
 from .base import BaseExchangeAPI
+
+log = structlog.get_logger("borsa.connector.exchange")
 
 
 class Quirks(TypedDict, total=False):
@@ -187,11 +190,14 @@ class CcxtExchangeAPI(BaseExchangeAPI):
     async def refresh_markets(self) -> list:
         async with self.calling():
             raw = await self.public.load_markets(reload=True)
-        new = {
-            symbol: market_from_ccxt(market, self.public.precisionMode)
-            for symbol, market in raw.items()
-            if market.get("spot", True) is not False
-        }
+        new = {}
+        for symbol, market in raw.items():
+            if market.get("spot", True) is False:
+                continue
+            try:
+                new[symbol] = market_from_ccxt(market, self.public.precisionMode)
+            except ValueError as exc:  # a market without usable precision cannot be traded safely: leave it out
+                log.warning("market skipped", symbol=symbol, reason=str(exc))
         changes = market_changes(self._markets, new) if self._markets else []
         self._markets = new
         self.index = SymbolIndex({s: raw[s] for s in new}, self.q["currency_aliases"], exchange=self.id)

@@ -1,0 +1,94 @@
+"""`make run`: the whole platform on one machine with embedded defaults, supervised by honcho.
+
+Starts (unless the environment points at running ones) a nats-server with JetStream under the state folder,
+the exchange simulator, and one connector per simulated exchange, each on a free loopback port. Prints
+`Borsa is up: ...` once every service answers; Ctrl-C or SIGTERM stops everything it started.
+
+Environment: BORSA_HOME (state folder, default .run/), NATS_URL, BORSA_SIM_URL, BORSA_EXCHANGES.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+from honcho.manager import Manager
+
+from borsa_testing.processes import find_binary, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = shlex.quote(sys.executable)
+EXCHANGES = ("binance", "kraken", "coinbase", "kucoin")
+
+
+def _get(url: str) -> dict | None:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return json.load(response)
+    except Exception:
+        return None
+
+
+def announce_when_ready(manager: Manager, sim_url: str, nats_url: str, connectors: dict[str, int]) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        sim_up = _get(f"{sim_url}/_sim/health") is not None
+        ready = [ex for ex, port in connectors.items() if (_get(f"http://127.0.0.1:{port}/readyz") or {}).get("ready")]
+        if sim_up and len(ready) == len(connectors):
+            lines = [
+                f"Borsa is up: {sim_url}",
+                f"  exchanges (simulated): {sim_url}/<exchange>/...   admin: {sim_url}/_sim/health",
+                f"  NATS: {nats_url}   connectors: {', '.join(connectors)}",
+                *(f"  {ex} connector ops: http://127.0.0.1:{port}/metrics" for ex, port in connectors.items()),
+                "  Ctrl-C stops everything.",
+            ]
+            print("\n".join(lines), flush=True)
+            return
+        time.sleep(0.5)
+    print("Borsa did not come up within 180 s; see the log lines above.", file=sys.stderr, flush=True)
+    manager.terminate()
+
+
+def main() -> int:
+    home = Path(os.environ.get("BORSA_HOME", ROOT / ".run")).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    exchanges = [e for e in os.environ.get("BORSA_EXCHANGES", ",".join(EXCHANGES)).split(",") if e]
+    manager = Manager()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    nats_url = os.environ.get("NATS_URL")
+    if not nats_url:
+        port = free_port()
+        nats_url = f"nats://127.0.0.1:{port}"
+        store = home / "nats"
+        store.mkdir(exist_ok=True)
+        binary = find_binary("nats-server", ("/usr/sbin", "/usr/local/bin"))
+        manager.add_process("nats", f"{binary} -js -a 127.0.0.1 -p {port} -sd {shlex.quote(str(store))}", env=env)
+
+    sim_url = os.environ.get("BORSA_SIM_URL")
+    if not sim_url:
+        port = free_port()
+        sim_url = f"http://127.0.0.1:{port}"
+        seed = os.environ.get("BORSA_SIM_SEED", "0")
+        manager.add_process("sim", f"{PY} -m borsa_sim --host 127.0.0.1 --port {port} --seed {seed}", env=env)
+
+    connectors = {}
+    for exchange in exchanges:
+        port = free_port()
+        connectors[exchange] = port
+        child = {**env, "NATS_URL": nats_url, "BORSA_SIM_URL": sim_url, "BORSA_CONNECTOR_HTTP_PORT": str(port)}
+        manager.add_process(f"{exchange}", f"{PY} -m borsa_connector --exchange {exchange}", env=child)
+
+    threading.Thread(target=announce_when_ready, args=(manager, sim_url, nats_url, connectors), daemon=True).start()
+    manager.loop()
+    return manager.returncode or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

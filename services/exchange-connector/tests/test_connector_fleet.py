@@ -219,3 +219,40 @@ async def test_not_ready_until_markets_load(nats_url, sim_factory, tmp_path, nc)
         proc.terminate()
         assert proc.wait(20) == 0
         log.close()
+
+
+async def test_rate_limited_answers_carry_retry_after(nats_url, sim_factory, connector_factory, nc) -> None:
+    """Binance's 429 says when to come back; the connector passes it on as retry_after_ms."""
+    from borsa_runtime.errors import RateLimited
+
+    sim = sim_factory("--exchanges", "binance", "--rate-limit-scale", "0.01")
+    connector_factory("binance", nats_url, sim.url, env={"BORSA_RATE_LIMIT_SCALE": "1000"})
+    with pytest.raises(RateLimited) as err:
+        for _ in range(200):
+            await request(nc, "borsa.exchange.binance.ticker", rq.TickerRequest(symbol="BTCUSDT"), Ticker)
+    assert err.value.retryable
+    assert err.value.retry_after_ms and err.value.retry_after_ms > 0
+    assert err.value.exchange_code == "-1003"
+
+
+async def test_account_clients_share_the_process_markets(sim_url) -> None:
+    from borsa_connector.exchanges.registry import REGISTRY
+
+    api = REGISTRY["kraken"]("kraken", sim_url=sim_url, rate_limit_scale=100)
+    try:
+        await api.start()
+        async with SimAdmin(sim_url) as admin:
+            before = (await admin.stats())["kraken"]["endpoints"]["GET /0/public/AssetPairs"]["requests"]
+            account = await admin.create_account("kraken", {"USD": "100"})
+            client = api.new_client(account["credentials"])
+            try:
+                await client.load_markets()  # already set: no request
+                assert client.markets["BTC/USD"]["id"] == "XXBTZUSD"
+                balance = await client.fetch_balance()
+                assert balance["USD"]["free"] == 100
+            finally:
+                await client.close()
+            after = (await admin.stats())["kraken"]["endpoints"]["GET /0/public/AssetPairs"]["requests"]
+        assert after == before
+    finally:
+        await api.close()

@@ -227,9 +227,13 @@ async def test_rate_limited_answers_carry_retry_after(nats_url, sim_factory, con
 
     sim = sim_factory("--exchanges", "binance", "--rate-limit-scale", "0.01")
     connector_factory("binance", nats_url, sim.url, env={"BORSA_RATE_LIMIT_SCALE": "1000"})
-    with pytest.raises(RateLimited) as err:
+
+    async def until_limited() -> None:
         for _ in range(200):
             await request(nc, "borsa.exchange.binance.ticker", rq.TickerRequest(symbol="BTCUSDT"), Ticker)
+
+    with pytest.raises(RateLimited) as err:
+        await until_limited()
     assert err.value.retryable
     assert err.value.retry_after_ms and err.value.retry_after_ms > 0
     assert err.value.exchange_code == "-1003"

@@ -19,6 +19,7 @@ from borsa_proto import decode
 from borsa_proto import requests as rq
 from borsa_proto.exchange import Describe, Market, MarketEvent, MarketsReply, Ticker, WatchReply
 from borsa_runtime.request import request
+from borsa_testing.processes import start_nats
 from borsa_testing.sim import SimAdmin
 
 pytestmark = pytest.mark.integration
@@ -45,39 +46,37 @@ def metric(ops_url: str, name: str, **labels: str) -> float:
     raise AssertionError(f"no {name}{{{wanted}}} in metrics")
 
 
-async def test_two_replicas_share_requests_and_none_is_answered_twice(nats_url, sim_factory, connector_factory, nc):
-    sim = sim_factory("--exchanges", "kucoin", "--rate-limit-scale", "100")
-    first = connector_factory("kucoin", nats_url, sim.url, env=FAST)
-    second = connector_factory("kucoin", nats_url, sim.url, env=FAST)
-    inbox = nc.new_inbox()
-    replies: dict[str, int] = {}
-
-    async def collect(msg) -> None:
-        key = msg.headers.get("X-Req") if msg.headers else None
-        replies[key] = replies.get(key, 0) + 1
-
-    # One inbox for all requests; each request's reply carries nothing of the request, so count per reply
-    # subject instead: one subject per request.
-    subs = []
-    for i in range(120):
-        subs.append(await nc.subscribe(f"{inbox}.{i}", cb=_counter(replies, str(i))))
-    for i in range(120):
-        await nc.publish("borsa.exchange.kucoin.market", b'{"symbol": "BTC-USDT"}', reply=f"{inbox}.{i}")
-    await nc.flush()
-    deadline = time.monotonic() + 10
-    while len(replies) < 120 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.5)  # time for any duplicate to arrive
-    assert len(replies) == 120
-    assert set(replies.values()) == {1}
-    served = [
-        metric(c.ops_url, "borsa_connector_requests_total", endpoint="market", code="ok") for c in (first, second)
-    ]
-    assert sum(served) == 120
-    assert all(count > 0 for count in served), served
-    for sub in subs:
-        await sub.unsubscribe()
-    del collect
+async def test_two_replicas_share_requests_and_none_is_answered_twice(sim_factory, connector_factory, tmp_path):
+    # A NATS server of its own, so no other test's kucoin connector joins the queue group.
+    server = start_nats(tmp_path)
+    try:
+        sim = sim_factory("--exchanges", "kucoin", "--rate-limit-scale", "100")
+        replicas = [connector_factory("kucoin", server.url, sim.url, env=FAST) for _ in range(2)]
+        client = await nats.connect(server.url)
+        try:
+            replies: dict[str, int] = {}
+            inbox = client.new_inbox()
+            subs = [await client.subscribe(f"{inbox}.{i}", cb=_counter(replies, str(i))) for i in range(120)]
+            for i in range(120):
+                await client.publish("borsa.exchange.kucoin.market", b'{"symbol": "BTC-USDT"}', reply=f"{inbox}.{i}")
+            await client.flush()
+            deadline = time.monotonic() + 10
+            while len(replies) < 120 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # time for any duplicate to arrive
+            for sub in subs:
+                await sub.unsubscribe()
+        finally:
+            await client.close()
+        assert len(replies) == 120
+        assert set(replies.values()) == {1}
+        served = [metric(c.ops_url, "borsa_connector_requests_total", endpoint="market", code="ok") for c in replicas]
+        assert sum(served) == 120
+        assert all(count > 0 for count in served), served
+        for replica in replicas:
+            replica.stop()
+    finally:
+        server.stop()
 
 
 def _counter(replies: dict[str, int], key: str):

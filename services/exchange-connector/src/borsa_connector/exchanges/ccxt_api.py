@@ -26,6 +26,7 @@ from borsa_proto.requests import OrderCreateRequest
 from borsa_runtime.errors import BadRequest, NotSupported
 from borsa_runtime.simurl import point_to_sim
 
+from ..budget import RateBudget
 from ..errors import translate
 from ..markets import market_changes, market_from_ccxt
 from ..symbols import SymbolIndex, normalize
@@ -148,26 +149,20 @@ class CcxtExchangeAPI(BaseExchangeAPI):
                 **(credentials or {}),
             }
         )
-        client.rateLimit = client.rateLimit / self.rate_limit_scale
         if self.sim_url:
             point_to_sim(client, self.sim_url)
-        if self.on_throttle is not None:
-            self._time_throttle(client)
+        if not hasattr(self, "budget"):
+            report = self.on_throttle
+            self.budget = RateBudget.for_ccxt(
+                client.rateLimit,
+                self.rate_limit_scale,
+                on_wait=(lambda seconds: report(self.id, seconds)) if report else None,
+            )
+        self.budget.attach(client)
         public = getattr(self, "public", None)
         if public is not None and public.markets:
             client.set_markets(public.markets, public.currencies)
         return client
-
-    def _time_throttle(self, client) -> None:
-        """Report how long each call waits for ccxt's rate limiter (the rate-budget wait metric)."""
-        throttle, report, exchange = client.throttle, self.on_throttle, self.id
-
-        async def timed(cost=None):
-            started = time.perf_counter()
-            await throttle(cost)
-            report(exchange, time.perf_counter() - started)
-
-        client.throttle = timed
 
     @asynccontextmanager
     async def calling(self, client=None):
@@ -273,7 +268,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
             mode="sim" if self.sim_url else "live",
             required_credentials=self.credential_fields(),
             has={key: bool(has.get(key)) for key in HAS_KEYS},
-            rate_limits=RateLimits(interval_ms=int(self.public.rateLimit)),
+            rate_limits=RateLimits(interval_ms=max(1, int(1000 / self.budget.rate))),
             markets_count=len(self._markets),
             status="ok" if self.ready else "unknown",
             modes=modes,

@@ -194,7 +194,6 @@ def _kraken() -> list[MarketSpec]:
                 maker=D("0.0025"),
                 taker=D("0.004"),
                 start_price=_round_to(price, tick),
-
             )
         )
     return specs

@@ -26,6 +26,8 @@ _LADDER: tuple[tuple[type[Exception], type[borsa.BorsaError]], ...] = (
     (ccxt.OnMaintenance, borsa.ExchangeUnavailable),
     (ccxt.ExchangeNotAvailable, borsa.ExchangeUnavailable),
     (ccxt.NetworkError, borsa.NetworkError),
+    # The exchange failed on its side (HTTP 500 with its own code): it may work a moment later.
+    (ccxt.OperationFailed, borsa.ExchangeUnavailable),
     (ccxt.NotSupported, borsa.NotSupported),
     (ccxt.ArgumentsRequired, borsa.BadRequest),
     (ccxt.BadRequest, borsa.BadRequest),

@@ -1,0 +1,1 @@
+"""Borsa gateway: the HTTP API (and the web UI) in front of the bus and the database."""

@@ -1,0 +1,90 @@
+"""The gateway's view of the connectors: discovery, describe and requests, over NATS."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from nats.aio.client import Client
+
+from borsa_proto.exchange import Describe, Market, MarketsReply
+from borsa_proto.requests import CredentialsCheckRequest, DescribeRequest, MarketRequest, MarketsRequest
+from borsa_proto.subjects import SERVICE_NAME, exchange_subject
+from borsa_runtime.request import request
+
+DISCOVERY_WAIT = 0.3
+DESCRIBE_TTL = 60.0
+
+
+class Connectors:
+    def __init__(self, nc: Client, timeout: float) -> None:
+        self.nc = nc
+        self.timeout = timeout
+        self._describe: dict[str, tuple[float, Describe]] = {}
+
+    async def online(self) -> set[str]:
+        """Exchanges whose connectors answer `$SRV.PING` discovery right now."""
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox)
+        found: set[str] = set()
+        try:
+            await self.nc.publish(f"$SRV.PING.{SERVICE_NAME}", b"", reply=inbox)
+            deadline = time.monotonic() + DISCOVERY_WAIT
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    msg = await sub.next_msg(timeout=left)
+                except TimeoutError:
+                    break
+                exchange = (json.loads(msg.data).get("metadata") or {}).get("exchange")
+                if exchange:
+                    found.add(exchange)
+        finally:
+            await sub.unsubscribe()
+        return found
+
+    async def describe(self, exchange: str) -> Describe:
+        cached = self._describe.get(exchange)
+        if cached and time.monotonic() - cached[0] < DESCRIBE_TTL:
+            return cached[1]
+        reply = await request(
+            self.nc, exchange_subject(exchange, "describe"), DescribeRequest(), Describe, timeout=self.timeout
+        )
+        self._describe[exchange] = (time.monotonic(), reply)
+        return reply
+
+    async def markets(self, exchange: str, search: str | None, quote: str | None) -> list[Market]:
+        reply = await request(
+            self.nc,
+            exchange_subject(exchange, "markets"),
+            MarketsRequest(search=search, quote=quote),
+            MarketsReply,
+            timeout=self.timeout,
+        )
+        return reply.markets
+
+    async def market(self, exchange: str, symbol: str) -> Market:
+        return await request(
+            self.nc, exchange_subject(exchange, "market"), MarketRequest(symbol=symbol), Market, timeout=self.timeout
+        )
+
+    async def check_credentials(self, exchange: str, sealed: str, mode: str):
+        from borsa_proto.exchange import CredentialsCheckReply
+
+        return await request(
+            self.nc,
+            exchange_subject(exchange, "credentials.check"),
+            CredentialsCheckRequest(sealed_credentials=sealed, mode=mode),
+            CredentialsCheckReply,
+            timeout=self.timeout * 2,
+        )
+
+    async def ticker(self, exchange: str, symbol: str):
+        from borsa_proto.exchange import Ticker
+        from borsa_proto.requests import TickerRequest
+
+        return await request(
+            self.nc, exchange_subject(exchange, "ticker"), TickerRequest(symbol=symbol), Ticker, timeout=self.timeout
+        )
+
+    async def revoked(self, exchange: str, account: str) -> None:
+        await self.nc.publish(f"borsa.exchange.{exchange}.account.revoked", json.dumps({"account": account}).encode())

@@ -1,0 +1,142 @@
+"""API keys: checked against the exchange through its connector BEFORE anything is stored, sealed at rest,
+shown back only as a hint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Request
+from pydantic import BaseModel, Field
+
+from borsa_runtime.sealing import SealingError, seal, to_wire
+
+from ..deps import Bus, Db, User
+from ..errors import ApiError, ErrorResponse, not_found
+
+router = APIRouter(
+    prefix="/api-keys",
+    tags=["api-keys"],
+    responses={
+        401: {"model": ErrorResponse},
+        404: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+    },
+)
+
+Mode = Literal["live", "sandbox", "paper"]
+
+
+class ApiKeyIn(BaseModel):
+    exchange: str = Field(pattern="^[a-z0-9]{2,32}$", examples=["kraken"])
+    label: str = Field(min_length=1, max_length=100)
+    mode: Mode = "live"
+    credentials: dict[str, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict, max_length=8)
+
+
+class ApiKeyOut(BaseModel):
+    id: UUID
+    exchange: str
+    label: str
+    mode: Mode
+    key_hint: str
+    status: str
+    created_at: datetime
+
+
+def key_hint(api_key: str) -> str:
+    """First four and last four characters; short keys show less so the hint never is the key."""
+    if len(api_key) >= 12:
+        return f"{api_key[:4]}…{api_key[-4:]}"
+    return f"{api_key[:2]}…" if len(api_key) > 4 else "…"
+
+
+def _out(row) -> ApiKeyOut:
+    return ApiKeyOut(
+        id=row["id"],
+        exchange=row["exchange_name"],
+        label=row["label"],
+        mode=row["mode"],
+        key_hint=row["key_hint"],
+        status=row["status"],
+        created_at=row["created_at"],
+    )
+
+
+COLUMNS = "id, exchange_name, label, mode, key_hint, status, created_at"
+
+
+@router.post("", status_code=201, response_model=ApiKeyOut, responses={503: {"model": ErrorResponse}})
+async def create(body: ApiKeyIn, user: User, pool: Db, bus: Bus, request: Request) -> ApiKeyOut:
+    if body.exchange not in await bus.online():
+        raise ApiError(
+            "exchange_unavailable",
+            f"the {body.exchange} connector is not online, so the key cannot be checked; try again when it is",
+            "exchange",
+        )
+    sealed, hint = None, ""
+    if body.mode != "paper":
+        describe = await bus.describe(body.exchange)
+        if body.mode not in describe.modes:
+            raise ApiError("bad_request", f"mode must be one of {', '.join(describe.modes)} on {body.exchange}", "mode")
+        for field in describe.required_credentials:
+            if not body.credentials.get(field.name, "").strip():
+                raise ApiError(
+                    "bad_request",
+                    f"credentials.{field.name} ({field.label}) is required for {body.exchange}",
+                    f"credentials.{field.name}",
+                )
+        known = {f.name for f in describe.required_credentials}
+        extra = sorted(set(body.credentials) - known)
+        if extra:
+            raise ApiError(
+                "bad_request",
+                f"credentials.{extra[0]} is not used by {body.exchange}; it takes {', '.join(sorted(known))}",
+                f"credentials.{extra[0]}",
+            )
+        public_key = request.app.state.settings.sealing_public_key
+        try:
+            sealed = seal(dict(body.credentials), public_key)
+        except SealingError as exc:
+            raise ApiError("internal", "the gateway has no usable sealing key (BORSA_SEALING_PUBLIC_KEY)") from exc
+        await bus.check_credentials(body.exchange, to_wire(sealed), body.mode)  # raises auth_failed etc.
+        hint = key_hint(body.credentials.get("apiKey", ""))
+    row = await pool.fetchrow(
+        f"INSERT INTO api_keys (user_id, exchange_name, label, mode, sealed_credentials, key_hint) "
+        f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}",
+        user,
+        body.exchange,
+        body.label,
+        body.mode,
+        sealed,
+        hint,
+    )
+    return _out(row)
+
+
+@router.get("", response_model=list[ApiKeyOut])
+async def list_keys(user: User, pool: Db) -> list[ApiKeyOut]:
+    rows = await pool.fetch(
+        f"SELECT {COLUMNS} FROM api_keys WHERE user_id = $1 AND status = 'active' ORDER BY created_at", user
+    )
+    return [_out(r) for r in rows]
+
+
+@router.delete("/{key_id}", status_code=204, response_model=None)
+async def revoke(key_id: Annotated[UUID, Path()], user: User, pool: Db, bus: Bus) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        exchange = await conn.fetchval(
+            "UPDATE api_keys SET status = 'revoked', revoked_at = now() "
+            "WHERE id = $1 AND user_id = $2 AND status = 'active' RETURNING exchange_name",
+            key_id,
+            user,
+        )
+        if exchange is None:
+            raise not_found("API key")
+        await conn.execute(
+            "UPDATE bot_configs SET status = 'paused', status_reason = 'its API key was deleted', updated_at = now() "
+            "WHERE api_key_id = $1 AND status <> 'stopped'",
+            key_id,
+        )
+    await bus.revoked(exchange, str(key_id))

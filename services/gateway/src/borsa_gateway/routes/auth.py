@@ -1,0 +1,50 @@
+"""Registration and login: argon2 password hashes, signed bearer tokens, limited login attempts."""
+
+from __future__ import annotations
+
+import asyncpg
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+
+from ..deps import Db
+from ..errors import ApiError, ErrorResponse
+from ..security import hash_password, verify_password
+
+router = APIRouter(prefix="/auth", tags=["auth"], responses={422: {"model": ErrorResponse}})
+
+EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$"
+
+
+class Credentials(BaseModel):
+    email: str = Field(pattern=EMAIL, max_length=254, examples=["trader@example.com"])
+    password: str = Field(min_length=8, max_length=256)
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+
+
+@router.post("/register", status_code=201, response_model=Token, responses={409: {"model": ErrorResponse}})
+async def register(body: Credentials, request: Request, pool: Db) -> Token:
+    try:
+        user_id = await pool.fetchval(
+            "INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id",
+            body.email,
+            hash_password(body.password),
+        )
+    except asyncpg.UniqueViolationError:
+        raise ApiError("conflict", "an account with this email already exists; log in instead", "email") from None
+    return Token(access_token=request.app.state.tokens.issue(user_id))
+
+
+@router.post("/login", response_model=Token, responses={401: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
+async def login(body: Credentials, request: Request, pool: Db) -> Token:
+    limiter = request.app.state.login_limiter
+    limiter.check(body.email)
+    row = await pool.fetchrow("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)", body.email)
+    if row is None or not verify_password(row["password_hash"], body.password):
+        limiter.failed(body.email)
+        raise ApiError("unauthorized", "wrong email or password")
+    limiter.succeeded(body.email)
+    return Token(access_token=request.app.state.tokens.issue(row["id"]))

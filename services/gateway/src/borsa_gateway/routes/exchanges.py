@@ -1,0 +1,106 @@
+"""Exchanges: which connectors are online, what each needs and what a trader should know; their markets."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+from pydantic import BaseModel
+
+from borsa_proto import to_builtins
+from borsa_runtime.errors import BorsaError
+
+from ..deps import Bus
+from ..errors import ApiError, ErrorResponse
+
+router = APIRouter(prefix="/exchanges", tags=["exchanges"], responses={422: {"model": ErrorResponse}})
+ExchangeId = Annotated[str, Path(pattern="^[a-z0-9]{2,32}$")]
+
+
+class CredentialField(BaseModel):
+    name: str
+    label: str
+    secret: bool
+
+
+class Exchange(BaseModel):
+    id: str
+    name: str
+    online: bool
+    modes: list[str]
+    credentials: list[CredentialField]
+    fees: dict[str, str | None] = {}
+    min_order: dict[str, str | None] = {}
+    notes: list[str] = []
+    markets_count: int = 0
+
+
+class MarketOut(BaseModel):
+    symbol: str
+    market_id: str
+    base: str
+    quote: str
+    active: bool
+    precision: dict[str, str]
+    limits: dict[str, dict[str, str | None]]
+    maker: str | None = None
+    taker: str | None = None
+
+
+@router.get("", response_model=list[Exchange])
+async def list_exchanges(request: Request, bus: Bus) -> list[Exchange]:
+    online = await bus.online()
+    configured = request.app.state.settings.configured_exchanges
+    out = []
+    for exchange in [*[e for e in configured if e in online], *sorted(online - set(configured))]:
+        try:
+            out.append(await _describe(bus, exchange))
+        except BorsaError:
+            online.discard(exchange)
+    out += [
+        Exchange(
+            id=e,
+            name=e.capitalize(),
+            online=False,
+            modes=[],
+            credentials=[],
+            notes=[f"The {e} connector is not answering; keys and bots for it cannot be checked now."],
+        )
+        for e in configured
+        if e not in online
+    ]
+    return out
+
+
+async def _describe(bus: Bus, exchange: str) -> Exchange:
+    describe = await bus.describe(exchange)
+    markets = await bus.markets(exchange, None, None)
+    fees = Counter((str(m.maker), str(m.taker)) for m in markets if m.maker is not None)
+    maker, taker = fees.most_common(1)[0][0] if fees else (None, None)
+    costs = Counter(f"{m.limits.cost.min} {m.quote}" for m in markets if m.limits.cost.min)
+    return Exchange(
+        id=describe.id,
+        name=describe.name,
+        online=True,
+        modes=describe.modes,
+        credentials=[
+            CredentialField(name=c.name, label=c.label, secret=c.secret) for c in describe.required_credentials
+        ],
+        fees={"maker": maker, "taker": taker},
+        min_order={"typical_cost": costs.most_common(1)[0][0] if costs else None},
+        notes=describe.notes,
+        markets_count=describe.markets_count,
+    )
+
+
+@router.get("/{exchange}/markets", response_model=list[MarketOut], responses={503: {"model": ErrorResponse}})
+async def markets(
+    exchange: ExchangeId,
+    bus: Bus,
+    search: Annotated[str | None, Query(max_length=40)] = None,
+    quote: Annotated[str | None, Query(max_length=12)] = None,
+) -> list[dict]:
+    if exchange not in await bus.online():
+        raise ApiError("exchange_unavailable", f"the {exchange} connector is not online", "exchange")
+    return [to_builtins(m) for m in await bus.markets(exchange, search or None, quote or None)]

@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export UV_NATIVE_TLS := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration test-contract lint format bench clean
+.PHONY: help install run test test-unit test-integration test-contract lint format bench clean migrate
 
 help: ## Show the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,6 +25,10 @@ $(VENV)/.installed: $(MEMBERS) $(wildcard uv.lock)
 
 run: install ## Start Borsa offline: NATS, the exchange simulator and one connector per exchange
 	$(PY) scripts/run.py
+
+migrate: install ## Create and migrate the Postgres database named by DATABASE_URL (safe to repeat)
+	@test -n "$$DATABASE_URL" || { echo "make migrate: DATABASE_URL is not set; run e.g. DATABASE_URL=postgresql://borsa@127.0.0.1:5432/borsa make migrate" >&2; exit 2; }
+	$(PY) -m borsa_db upgrade
 
 test: install ## Run the whole test suite (starts real nats-server, Postgres and simulator processes)
 	$(PY) -m pytest $(PYTEST_ARGS)

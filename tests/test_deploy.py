@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -17,8 +18,26 @@ ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
 SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
 EXCHANGES = ("binance", "kraken", "coinbase", "kucoin")
-# What each service's container answers on: (port, liveness path, readiness path).
-OPS = {"exchange-connector": (8080, "/healthz", "/readyz"), "exchange-sim": (8900, "/_sim/health", "/_sim/health")}
+
+
+class Ops(NamedTuple):
+    """What a service's container answers on."""
+
+    port: int | None
+    liveness: str | None  # None: a tcpSocket probe on the port
+    readiness: str
+    healthcheck: str | None  # the path the Dockerfile's HEALTHCHECK fetches
+
+
+OPS = {
+    "exchange-connector": Ops(8080, "/healthz", "/readyz", "/healthz"),
+    "exchange-sim": Ops(8900, "/_sim/health", "/_sim/health", "/_sim/health"),
+    # /api/v1/health is 503 while Postgres or NATS is down: a reason to take a replica out, not to restart it.
+    "gateway": Ops(8000, None, "/api/v1/health", "/api/v1/health"),
+}
+DEFAULT_OPS = Ops(None, "/healthz", "/readyz", None)
+# Workspace members an image carries besides its service's own dependencies: the gateway runs borsa-migrate.
+EXTRA_PACKAGES = {"gateway": ("borsa-db",)}
 NOT_APPLIED = {"kustomization.yaml", "secrets.example.yaml"}
 
 pytestmark = pytest.mark.unit
@@ -66,6 +85,24 @@ def kustomizations() -> list[Path]:
     return sorted(K8S.rglob("kustomization.yaml"))
 
 
+def key_refs(text: str, kind: str) -> list[tuple[str, str]]:
+    """(name, key) of every `secretKeyRef` or `configMapKeyRef`."""
+    refs = []
+    for ref in re.finditer(rf"{kind}:\n((?:\s+\w+: \S+\n){{2}})", text):
+        fields = dict(re.findall(r"(\w+): (\S+)", ref.group(1)))
+        refs.append((fields["name"], fields["key"]))
+    return refs
+
+
+def env_ref(text: str, variable: str) -> tuple[str, str, str]:
+    """(secretKeyRef or configMapKeyRef, name, key) that the environment variable is read from."""
+    ref = re.search(
+        rf"- name: {variable}\n\s+valueFrom:\n\s+(secretKeyRef|configMapKeyRef):\n\s+name: (\S+)\n\s+key: (\S+)\n", text
+    )
+    assert ref, f"{variable} is not read from a Secret or ConfigMap"
+    return ref.group(1), ref.group(2), ref.group(3)
+
+
 def test_there_are_services() -> None:
     assert {"exchange-connector", "exchange-sim"} <= set(SERVICES)
 
@@ -86,17 +123,20 @@ def test_each_service_has_a_dockerfile_running_its_command(service: str) -> None
     assert len(syncs) == 2
     assert all(f"--frozen --no-dev --package {project['name']} " in s and "--no-editable" in s for s in syncs)
     assert "--no-install-workspace" in syncs[0]
+    for extra in EXTRA_PACKAGES.get(service, ()):
+        assert all(f"--package {extra} " in s for s in syncs), extra
     assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim", text, re.M)
     assert len(re.findall(r"^FROM \$\{PYTHON_IMAGE\}", text, re.M)) == 2  # build stage and runtime stage
     user = re.findall(r"^USER (\S+)$", text, re.M)
     assert user and user[-1].split(":")[0] not in {"root", "0"}
 
-    port, liveness, _ = OPS.get(service, (None, None, None))
+    ops = OPS.get(service, DEFAULT_OPS)
     healthcheck = re.search(r"^HEALTHCHECK .*?(?<!\\)$", text, re.M | re.S)
     assert healthcheck and "urllib.request" in healthcheck.group(0)
-    if port:
-        assert re.search(rf"^EXPOSE {port}$", text, re.M)
-        assert liveness in healthcheck.group(0)
+    if ops.port:
+        assert re.search(rf"^EXPOSE {ops.port}$", text, re.M)
+    if ops.healthcheck:
+        assert ops.healthcheck in healthcheck.group(0)
 
 
 def test_dockerignore_keeps_local_state_out_and_sources_in() -> None:
@@ -137,20 +177,25 @@ def test_each_service_manifest_is_deployment_service_and_serviceaccount(service:
     assert {name for _, name in resources} == {service}, resources
     text = path.read_text()
     assert re.search(rf"^\s+app: {service}$", text, re.M)
-    assert re.findall(r"^\s+image: (\S+)$", text, re.M) == [service]  # the image name is the folder name
+    # The image name is the folder name (an initContainer runs the same image).
+    assert set(re.findall(r"^\s+image: (\S+)$", text, re.M)) == {service}
     assert f"serviceAccountName: {service}" in text
 
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_probes_point_at_the_ops_endpoints(service: str) -> None:
     text = manifest_of(service).read_text()
-    port, liveness, readiness = OPS.get(service, (None, "/healthz", "/readyz"))
-    assert re.search(r"^\s+path: (\S+)$", block(text, "livenessProbe"), re.M).group(1) == liveness
-    assert re.search(r"^\s+path: (\S+)$", block(text, "readinessProbe"), re.M).group(1) == readiness
-    if port:
-        assert f"containerPort: {port}" in text
+    ops = OPS.get(service, DEFAULT_OPS)
+    liveness = block(text, "livenessProbe")
+    if ops.liveness:
+        assert re.search(r"^\s+path: (\S+)$", liveness, re.M).group(1) == ops.liveness
+    else:
+        assert re.search(r"^\s+tcpSocket:\n\s+port: http$", liveness, re.M)
+    assert re.search(r"^\s+path: (\S+)$", block(text, "readinessProbe"), re.M).group(1) == ops.readiness
+    if ops.port:
+        assert f"containerPort: {ops.port}" in text
         dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
-        assert re.search(rf"^EXPOSE {port}$", dockerfile, re.M)
+        assert re.search(rf"^EXPOSE {ops.port}$", dockerfile, re.M)
     assert "runAsNonRoot: true" in text
     assert "readOnlyRootFilesystem: true" in text
     assert "allowPrivilegeEscalation: false" in text
@@ -169,6 +214,55 @@ def test_connector_base_is_scraped_and_replicated() -> None:
     assert re.search(r"name: BORSA_CONNECTOR_HTTP_PORT\n\s+value: \"8080\"", env)
     dockerfile = (ROOT / "services" / "exchange-connector" / "Dockerfile").read_text()
     assert "BORSA_CONNECTOR_HTTP_PORT=8080" in dockerfile
+
+
+def test_gateway_migrates_before_it_serves() -> None:
+    text = manifest_of("gateway").read_text()
+    assert re.search(r"^  replicas: 2$", text, re.M)
+    assert re.search(r"- name: http\n\s+port: 80\n\s+targetPort: http$", block(text, "ports"), re.M)
+    # The initContainer runs the db package's command from the gateway's own image, against the same database.
+    init = block(text, "initContainers")
+    assert re.search(r"^\s+image: gateway$", init, re.M)
+    assert 'command: ["borsa-migrate", "upgrade"]' in init
+    assert env_ref(init, "DATABASE_URL") == ("secretKeyRef", "borsa-postgres", "DATABASE_URL")
+    assert "readOnlyRootFilesystem: true" in init and "allowPrivilegeEscalation: false" in init
+    db = tomllib.loads((ROOT / "db" / "pyproject.toml").read_text())["project"]
+    assert db["name"] in EXTRA_PACKAGES["gateway"] and "borsa-migrate" in db["scripts"]
+
+    containers = block(text, "containers")
+    assert env_ref(containers, "DATABASE_URL") == ("secretKeyRef", "borsa-postgres", "DATABASE_URL")
+    assert env_ref(containers, "BORSA_TOKEN_SECRET") == ("secretKeyRef", "borsa-gateway", "token-secret")
+    assert env_ref(containers, "BORSA_SEALING_PUBLIC_KEY")[0] == "configMapKeyRef"
+    # Listens where the probes and the Service look, in the manifest and in the image alike.
+    dockerfile = (ROOT / "services" / "gateway" / "Dockerfile").read_text()
+    assert re.search(r"name: BORSA_HTTP_HOST\n\s+value: \"0\.0\.0\.0\"", containers)
+    assert re.search(r"name: BORSA_HTTP_PORT\n\s+value: \"8000\"", containers)
+    assert "BORSA_HTTP_HOST=0.0.0.0" in dockerfile and "BORSA_HTTP_PORT=8000" in dockerfile
+    # The exchanges it offers are the ones that have a connector Deployment.
+    offered = re.search(r"name: BORSA_EXCHANGES\n\s+value: (\S+)\n", containers)
+    assert offered and set(offered.group(1).split(",")) == set(EXCHANGES)
+
+
+def test_only_connectors_reference_the_private_sealing_key() -> None:
+    """Every pod that names a Secret gets it onto its node: the private key stays on connector nodes."""
+    for path in K8S.rglob("*.yaml"):
+        if path.name in NOT_APPLIED:
+            continue
+        names = {name for name, _ in key_refs(path.read_text(), "secretKeyRef")}
+        if "borsa-sealing-key" in names:
+            assert path == K8S / "exchange-connector" / "exchange-connector.yaml", path
+
+
+def test_each_service_logs_into_nats_as_its_own_user() -> None:
+    nats = (K8S / "nats.yaml").read_text()
+    users = dict(re.findall(r"user: (\S+)\n\s+password: \$(\w+)", nats))
+    for path in K8S.rglob("*.yaml"):
+        text = path.read_text()
+        for user in re.findall(r"value: nats://([\w-]+):\$\(NATS_PASSWORD\)@nats:4222$", text, re.M):
+            assert user in users, f"{path}: NATS user {user} is not in nats.yaml"
+            # The service reads the same Secret key the servers check its password against.
+            assert env_ref(text, "NATS_PASSWORD") == env_ref(nats, users[user]), (path, user)
+    assert {"exchange-connector", "gateway"} <= set(users)
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES)
@@ -216,23 +310,27 @@ def test_nats_is_a_three_server_jetstream_cluster() -> None:
 
 def test_secrets_example_covers_every_secret_reference_with_placeholders() -> None:
     example = K8S / "secrets.example.yaml"
-    provided: dict[str, set[str]] = {}
+    provided: dict[tuple[str, str], set[str]] = {}
     for doc in documents(example):
         kind, name = kind_and_name(doc)
-        assert kind == "Secret"
-        data = dict(re.findall(r"^ {2}(\S+): (.*)$", block(doc, "stringData"), re.M))
+        # Secrets, and ConfigMaps that are made with one (the sealing public key).
+        assert kind in {"Secret", "ConfigMap"}
+        data = dict(re.findall(r"^ {2}(\S+): (.*)$", block(doc, "stringData" if kind == "Secret" else "data"), re.M))
         for key, value in data.items():
             assert "REPLACE_WITH" in value or key in {"POSTGRES_USER", "POSTGRES_DB"}, (name, key)
-        provided[name] = set(data)
-    assert {"borsa-nats", "borsa-sealing-key", "borsa-postgres"} <= set(provided)
+        provided[kind, name] = set(data)
+    secrets = {name for kind, name in provided if kind == "Secret"}
+    assert {"borsa-nats", "borsa-sealing-key", "borsa-postgres", "borsa-gateway"} <= secrets
     refs = []
     for path in K8S.rglob("*.yaml"):
-        for ref in re.finditer(r"secretKeyRef:\n((?:\s+\w+: \S+\n){2})", path.read_text()):
-            fields = dict(re.findall(r"(\w+): (\S+)", ref.group(1)))
-            refs.append((fields["name"], fields["key"]))
-    assert ("borsa-sealing-key", "BORSA_SEALING_KEY") in refs
-    for name, key in refs:
-        assert key in provided.get(name, set()), f"secretKeyRef {name}/{key} is not in secrets.example.yaml"
+        text = path.read_text()
+        refs += [("Secret", name, key) for name, key in key_refs(text, "secretKeyRef")]
+        refs += [("ConfigMap", name, key) for name, key in key_refs(text, "configMapKeyRef")]
+    assert ("Secret", "borsa-sealing-key", "BORSA_SEALING_KEY") in refs
+    assert ("Secret", "borsa-gateway", "token-secret") in refs
+    assert ("ConfigMap", "borsa-sealing-public-key", "BORSA_SEALING_PUBLIC_KEY") in refs
+    for kind, name, key in refs:
+        assert key in provided.get((kind, name), set()), f"{kind} {name}/{key} is not in secrets.example.yaml"
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not installed")
@@ -243,6 +341,7 @@ def test_kustomize_renders_the_platform() -> None:
     for exchange in EXCHANGES:
         assert f"name: exchange-connector-{exchange}\n" in out
         assert f"- --exchange\n        - {exchange}\n" in out
-    assert out.count("kind: Deployment\n") == len(EXCHANGES) + 1  # connectors and the simulator
+    assert out.count("kind: Deployment\n") == len(EXCHANGES) + 2  # connectors, the simulator and the gateway
     assert "image: exchange-connector:" in out
+    assert out.count("image: gateway:0.1.0\n") == 2  # the gateway and its migrating initContainer
     assert "BORSA_SIM_URL: http://exchange-sim:8900" in out

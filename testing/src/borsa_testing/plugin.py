@@ -75,6 +75,15 @@ def fresh_database(database_url: str) -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture
+def migrated_database(fresh_database: str) -> str:
+    """A new database with Borsa's schema migrated to head (borsa_db.migrate), dropped afterwards; its DSN."""
+    from borsa_db import migrate
+
+    asyncio.run(migrate(fresh_database))
+    return fresh_database
+
+
 @pytest.fixture(scope="session")
 def sim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., SimServer]]:
     """Start extra simulators with their own arguments (`sim_factory("--rate-limit-scale", "0.01")`)."""

@@ -369,3 +369,52 @@ def start_connector(
         raise ServerError(f"borsa-connector {exchange} was not ready within {timeout:.0f}s{_tail(log_path)}")
     _drain(proc, log_path)
     return ConnectorProcess(exchange, ops_url, proc, log_path)
+
+
+# -- the gateway ---------------------------------------------------------------------------------------------
+@dataclass
+class GatewayProcess:
+    url: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+def start_gateway(
+    nats_url: str,
+    database_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    workdir: Path | None = None,
+    timeout: float = 60.0,
+) -> GatewayProcess:
+    """`borsa-gateway` on a free port; returns once /api/v1/health answers."""
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="borsa-gateway-"))
+    log_path = workdir / "gateway.log"
+    port = free_port()
+    child_env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "DATABASE_URL": database_url,
+        "BORSA_HTTP_PORT": str(port),
+        "LOG_FORMAT": "json",
+        **(env or {}),
+    }
+    log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "borsa_gateway"],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        env=child_env,
+        start_new_session=True,
+    )
+    log_file.close()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(f"{url}/api/v1/health", timeout, proc, log_path)
+    except Exception:
+        _stop(proc, signal.SIGKILL)
+        raise
+    return GatewayProcess(url, proc, log_path)

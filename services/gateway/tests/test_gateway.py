@@ -1,0 +1,331 @@
+"""The gateway end to end: real Postgres, NATS, connectors, simulator and gateway processes."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import uuid
+
+import aiohttp
+import asyncpg
+import nats
+import pytest
+
+from borsa_runtime.sealing import generate_keypair
+from borsa_testing.processes import start_gateway
+from borsa_testing.sim import SimAdmin
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
+
+CANARY = "CANARY" + secrets.token_hex(8)
+
+
+@pytest.fixture(scope="module")
+def stack(nats_url, database_url, sim_factory, connector_factory, tmp_path_factory):
+    from borsa_db import migrate
+
+    name = f"gw_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    asyncio.run(create())
+    dsn = database_url.rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(migrate(dsn))
+    private, public = generate_keypair()
+    sim = sim_factory("--seed", "11", "--rate-limit-scale", "100", "--exchanges", "kraken,kucoin,binance")
+    env = {"BORSA_SEALING_KEY": private, "DATABASE_URL": dsn, "BORSA_RATE_LIMIT_SCALE": "100"}
+    connectors = [connector_factory(ex, nats_url, sim.url, env=env) for ex in ("kraken", "kucoin")]
+    gateway = start_gateway(
+        nats_url,
+        dsn,
+        env={
+            "BORSA_SEALING_PUBLIC_KEY": public,
+            "BORSA_EXCHANGES": "binance,kraken,coinbase,kucoin",
+            "BORSA_LOGIN_ATTEMPTS": "3",
+        },
+        workdir=tmp_path_factory.mktemp("gateway"),
+    )
+    yield {
+        "url": gateway.url,
+        "sim": sim.url,
+        "dsn": dsn,
+        "nats": nats_url,
+        "gateway": gateway,
+        "connectors": connectors,
+    }
+    gateway.stop()
+
+
+class Client:
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str | None = None) -> None:
+        self.session, self.url, self.token = session, url, token
+
+    async def call(self, method: str, path: str, body=None, expect: int | None = None):
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        async with self.session.request(method, f"{self.url}/api/v1{path}", json=body, headers=headers) as response:
+            data = await response.json() if response.content_type == "application/json" else None
+            if expect is not None:
+                assert response.status == expect, (method, path, response.status, data)
+            return response.status, data
+
+
+async def new_user(session, url, email=None) -> Client:
+    client = Client(session, url)
+    email = email or f"u{uuid.uuid4().hex[:8]}@example.com"
+    _, data = await client.call("POST", "/auth/register", {"email": email, "password": "correct horse"}, 201)
+    client.token = data["access_token"]
+    return client
+
+
+@pytest.fixture
+async def session():
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def kraken_credentials(sim_url: str) -> dict:
+    async with SimAdmin(sim_url) as admin:
+        return (await admin.create_account("kraken", {"USD": "100000", "BTC": "1"}))["credentials"]
+
+
+async def test_register_login_and_limits(stack, session) -> None:
+    email = f"x{uuid.uuid4().hex[:8]}@example.com"
+    anon = Client(session, stack["url"])
+    await anon.call("POST", "/auth/register", {"email": email, "password": "correct horse"}, 201)
+    status, data = await anon.call("POST", "/auth/register", {"email": email.upper(), "password": "correct horse"})
+    assert status == 409 and data["detail"]["code"] == "conflict"
+    status, data = await anon.call("POST", "/auth/register", {"email": "not-an-email", "password": "correct horse"})
+    assert status == 422 and data["detail"]["field"] == "email"
+    status, data = await anon.call("POST", "/auth/login", {"email": email, "password": "wrong password"})
+    assert status == 401 and data["detail"]["code"] == "unauthorized"
+    for _ in range(2):
+        await anon.call("POST", "/auth/login", {"email": email, "password": "wrong password"}, 401)
+    status, data = await anon.call("POST", "/auth/login", {"email": email, "password": "correct horse"})
+    assert status == 429 and data["detail"]["code"] == "rate_limited"
+    status, data = await anon.call("GET", "/bots")
+    assert status == 401 and data["detail"]["code"] == "unauthorized"
+
+
+async def test_exchanges_online_and_offline(stack, session) -> None:
+    user = await new_user(session, stack["url"])
+    _, exchanges = await user.call("GET", "/exchanges", expect=200)
+    by_id = {e["id"]: e for e in exchanges}
+    assert by_id["kraken"]["online"] and by_id["kucoin"]["online"]
+    assert not by_id["binance"]["online"] and not by_id["coinbase"]["online"]
+    assert [e["id"] for e in exchanges][:2] == ["kraken", "kucoin"]  # online first
+    kucoin_fields = [c["name"] for c in by_id["kucoin"]["credentials"]]
+    assert kucoin_fields == ["apiKey", "secret", "password"]
+    assert "password" not in [c["name"] for c in by_id["kraken"]["credentials"]]
+    assert by_id["kraken"]["fees"] == {"maker": "0.0025", "taker": "0.004"}
+    assert by_id["kraken"]["notes"] and by_id["kraken"]["modes"][0] == "live"
+    _, markets = await user.call("GET", "/exchanges/kraken/markets?search=xbt", expect=200)
+    assert {"symbol": "BTC/USD", "market_id": "XXBTZUSD"}.items() <= next(
+        m for m in markets if m["symbol"] == "BTC/USD"
+    ).items()
+    status, data = await user.call("GET", "/exchanges/binance/markets")
+    assert status == 503 and data["detail"]["code"] == "exchange_unavailable"
+
+
+async def test_kraken_key_and_bot_round_trip(stack, session) -> None:
+    user = await new_user(session, stack["url"])
+    credentials = await kraken_credentials(stack["sim"])
+    _, key = await user.call(
+        "POST", "/api-keys", {"exchange": "kraken", "label": "main", "mode": "live", "credentials": credentials}, 201
+    )
+    api_key = credentials["apiKey"]
+    assert key["key_hint"] == f"{api_key[:4]}…{api_key[-4:]}"
+    assert credentials["secret"] not in str(key)
+    _, keys = await user.call("GET", "/api-keys", expect=200)
+    assert [k["id"] for k in keys] == [key["id"]]
+    _, bot = await user.call(
+        "POST",
+        "/bots",
+        {
+            "api_key_id": key["id"],
+            "symbol": "XBTUSD",
+            "strategy": "dca",
+            "params": {"quote_amount": "25", "interval_seconds": 3600},
+        },
+        201,
+    )
+    _, read = await user.call("GET", f"/bots/{bot['id']}", expect=200)
+    assert (read["exchange"], read["symbol"], read["market_id"]) == ("kraken", "BTC/USD", "XXBTZUSD")
+    assert read["params"] == {"quote_amount": "25", "interval_seconds": 3600}
+    _, listed = await user.call("GET", "/bots?exchange=kraken", expect=200)
+    assert [b["id"] for b in listed] == [bot["id"]]
+    _, none = await user.call("GET", "/bots?exchange=kucoin", expect=200)
+    assert none == []
+    _, started = await user.call("POST", f"/bots/{bot['id']}/start", expect=200)
+    assert started["status"] == "running"
+    _, patched = await user.call(
+        "PATCH", f"/bots/{bot['id']}", {"params": {"quote_amount": "30", "interval_seconds": 600}}, 200
+    )
+    assert patched["params"]["quote_amount"] == "30"
+    await user.call("DELETE", f"/api-keys/{key['id']}", expect=204)
+    _, paused = await user.call("GET", f"/bots/{bot['id']}", expect=200)
+    assert paused["status"] == "paused" and "API key" in paused["status_reason"]
+    status, data = await user.call("POST", f"/bots/{bot['id']}/start")
+    assert status == 422 and data["detail"]["field"] == "api_key_id"
+
+
+async def test_a_wrong_kraken_secret_is_refused_and_nothing_stored(stack, session) -> None:
+    user = await new_user(session, stack["url"])
+    credentials = await kraken_credentials(stack["sim"])
+    credentials["secret"] = base64.b64encode(secrets.token_bytes(64)).decode()
+    status, data = await user.call(
+        "POST", "/api-keys", {"exchange": "kraken", "label": "bad", "credentials": credentials}
+    )
+    assert status == 422 and data["detail"]["code"] == "auth_failed"
+    _, keys = await user.call("GET", "/api-keys", expect=200)
+    assert keys == []
+
+
+async def test_kucoin_key_without_passphrase_names_the_field(stack, session) -> None:
+    user = await new_user(session, stack["url"])
+    async with SimAdmin(stack["sim"]) as admin:
+        credentials = (await admin.create_account("kucoin", {"USDT": "100"}))["credentials"]
+    credentials.pop("password")
+    status, data = await user.call(
+        "POST", "/api-keys", {"exchange": "kucoin", "label": "k", "credentials": credentials}
+    )
+    assert status == 422
+    assert data["detail"]["field"] == "credentials.password"
+    assert "passphrase" in data["detail"]["message"].lower()
+
+
+async def test_paper_keys_need_no_credentials_and_dca_minimum_is_explained(stack, session) -> None:
+    user = await new_user(session, stack["url"])
+    _, key = await user.call("POST", "/api-keys", {"exchange": "kucoin", "label": "paper", "mode": "paper"}, 201)
+    assert key["key_hint"] == "" and key["mode"] == "paper"
+    status, data = await user.call(
+        "POST",
+        "/bots",
+        {
+            "api_key_id": key["id"],
+            "symbol": "btc-usdt",
+            "strategy": "dca",
+            "params": {"quote_amount": "0.05", "interval_seconds": 60},
+        },
+    )
+    assert status == 422 and data["detail"]["code"] == "invalid_order"
+    assert "0.1 USDT" in data["detail"]["message"] and "kucoin" in data["detail"]["message"]
+    status, data = await user.call(
+        "POST",
+        "/bots",
+        {
+            "api_key_id": key["id"],
+            "symbol": "BTC/USDT",
+            "strategy": "dca",
+            "params": {"quote_amount": 5, "interval_seconds": 60},
+        },
+    )
+    assert status == 422 and data["detail"]["field"] == "params.quote_amount"
+    status, data = await user.call(
+        "POST",
+        "/bots",
+        {
+            "api_key_id": key["id"],
+            "symbol": "BTC/USDX",
+            "strategy": "grid",
+            "params": {"low": "1", "high": "2", "levels": 5, "quote_per_level": "10"},
+        },
+    )
+    assert status == 422 and data["detail"]["code"] == "unknown_symbol" and "BTC/USDT" in data["detail"]["message"]
+    _, strategies = await user.call("GET", "/strategies", expect=200)
+    schemas = {s["name"]: s["params_schema"] for s in strategies}
+    assert set(schemas) >= {"dca", "grid", "sma_cross"}
+    assert set(schemas["grid"]["required"]) == {"low", "high", "levels", "quote_per_level"}
+
+
+async def test_another_users_things_are_not_found(stack, session) -> None:
+    owner = await new_user(session, stack["url"])
+    other = await new_user(session, stack["url"])
+    _, key = await owner.call("POST", "/api-keys", {"exchange": "kraken", "label": "p", "mode": "paper"}, 201)
+    _, bot = await owner.call(
+        "POST",
+        "/bots",
+        {
+            "api_key_id": key["id"],
+            "symbol": "XBTUSD",
+            "strategy": "dca",
+            "params": {"quote_amount": "20", "interval_seconds": 60},
+        },
+        201,
+    )
+    for method, path, body in (
+        ("GET", f"/bots/{bot['id']}", None),
+        ("PATCH", f"/bots/{bot['id']}", {"params": {"quote_amount": "21", "interval_seconds": 60}}),
+        ("POST", f"/bots/{bot['id']}/start", None),
+        ("POST", f"/bots/{bot['id']}/stop", None),
+        ("DELETE", f"/bots/{bot['id']}", None),
+        ("DELETE", f"/api-keys/{key['id']}", None),
+    ):
+        status, data = await other.call(method, path, body)
+        assert status == 404 and data["detail"]["code"] == "not_found", (method, path)
+    status, data = await other.call(
+        "POST",
+        "/bots",
+        {
+            "api_key_id": key["id"],
+            "symbol": "XBTUSD",
+            "strategy": "dca",
+            "params": {"quote_amount": "20", "interval_seconds": 60},
+        },
+    )
+    assert status == 404 and data["detail"]["field"] == "api_key_id"
+    assert (await other.call("GET", "/bots", expect=200))[1] == []
+    assert (await other.call("GET", "/api-keys", expect=200))[1] == []
+    assert (await owner.call("GET", f"/bots/{bot['id']}", expect=200))[1]["id"] == bot["id"]
+
+
+async def test_a_canary_secret_never_leaks(stack, session) -> None:
+    """The secret of a stored key and of a refused one: not in logs, responses, bus traffic or the database."""
+    seen_on_bus: list[bytes] = []
+    nc = await nats.connect(stack["nats"])
+    sub = await nc.subscribe(">", cb=lambda msg: _record(seen_on_bus, msg))
+    responses: list[str] = []
+    try:
+        user = await new_user(session, stack["url"])
+        async with SimAdmin(stack["sim"]) as admin:
+            credentials = (await admin.create_account("kucoin", {"USDT": "100"}))["credentials"]
+        # The simulator chose the secret; the passphrase carries the canary, and a refused key carries it too.
+        wrong = {**credentials, "password": CANARY}
+        status, data = await user.call("POST", "/api-keys", {"exchange": "kucoin", "label": "c", "credentials": wrong})
+        responses.append(str(data))
+        assert status == 422
+        good_secret = credentials["secret"]
+        status, data = await user.call(
+            "POST", "/api-keys", {"exchange": "kucoin", "label": "ok", "credentials": credentials}
+        )
+        responses.append(str(data))
+        assert status == 201
+        for path in ("/api-keys", "/exchanges"):
+            responses.append(str((await user.call("GET", path))[1]))
+        await nc.flush()
+        await asyncio.sleep(0.5)
+    finally:
+        await sub.unsubscribe()
+        await nc.close()
+    for secret in (CANARY, good_secret):
+        assert not any(secret in r for r in responses)
+        assert not any(secret.encode() in m for m in seen_on_bus)
+        assert secret not in stack["gateway"].log_path.read_text()
+        for connector in stack["connectors"]:
+            assert secret not in connector.log_path.read_text()
+        conn = await asyncpg.connect(stack["dsn"])
+        try:
+            for table in ("users", "api_keys", "bot_configs"):
+                dump = "\n".join(str(dict(r)) for r in await conn.fetch(f"SELECT * FROM {table}"))
+                assert secret not in dump, table
+        finally:
+            await conn.close()
+
+
+async def _record(store: list[bytes], msg) -> None:
+    store.append(msg.subject.encode() + b" " + msg.data + b" " + str(msg.headers or "").encode())

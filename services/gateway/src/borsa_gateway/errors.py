@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -9,6 +10,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from borsa_runtime.errors import BorsaError
+
+log = structlog.get_logger("borsa.gateway")
 
 # Bus error codes -> HTTP statuses. A person's input the exchange refuses is a 422, like any validation error.
 STATUS = {
@@ -95,7 +98,13 @@ async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     return JSONResponse(body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
 
+async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("request failed", error=type(exc).__name__)
+    return JSONResponse(body("internal", "something went wrong on our side; it has been logged"), status_code=500)
+
+
 def install(app) -> None:
+    app.add_exception_handler(Exception, unexpected)
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(BorsaError, bus_error)
     app.add_exception_handler(RequestValidationError, validation_error)

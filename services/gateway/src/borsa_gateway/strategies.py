@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from borsa_proto import BadMessage, convert
+from borsa_proto import BadMessage, convert, json_schema
 from borsa_proto.exchange import Market
 from borsa_proto.money import DecimalStr
 
@@ -47,7 +47,7 @@ class Strategy:
     params: type[msgspec.Struct]
 
     def schema(self) -> dict:
-        schema = msgspec.json.schema(self.params)
+        schema = json_schema(self.params)
         defs = schema.pop("$defs", {})
         ref = schema.get("$ref", "").rsplit("/", 1)[-1]
         out = defs.get(ref, schema)

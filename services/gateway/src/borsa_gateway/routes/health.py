@@ -18,3 +18,9 @@ async def health(request: Request) -> JSONResponse:
         checks["postgres"] = False
     ready = all(checks.values())
     return JSONResponse({"status": "ok" if ready else "degraded", "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/ping")
+async def ping() -> dict:
+    """Answers without touching anything: the baseline of bench/gateway.py."""
+    return {"pong": True}

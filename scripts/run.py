@@ -1,14 +1,18 @@
 """`make run`: the whole platform on one machine with embedded defaults, supervised by honcho.
 
-Starts (unless the environment points at running ones) a nats-server with JetStream under the state folder,
-the exchange simulator, and one connector per simulated exchange, each on a free loopback port. Prints
-`Borsa is up: ...` once every service answers; Ctrl-C or SIGTERM stops everything it started.
+Starts (unless the environment points at running ones) a nats-server with JetStream and a Postgres cluster
+under the state folder, applies the migrations, then the exchange simulator, one connector per simulated
+exchange and the gateway, each on a free loopback port (the gateway on BORSA_HTTP_PORT, default 8000).
+Prints `Borsa is up: http://127.0.0.1:<port>` once every service answers; Ctrl-C or SIGTERM stops everything
+it started.
 
-Environment: BORSA_HOME (state folder, default .run/), NATS_URL, BORSA_SIM_URL, BORSA_EXCHANGES.
+Environment: BORSA_HOME (state folder, default .run/), BORSA_HTTP_PORT, NATS_URL, DATABASE_URL,
+BORSA_SIM_URL, BORSA_EXCHANGES.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shlex
@@ -20,7 +24,9 @@ from pathlib import Path
 
 from honcho.manager import Manager
 
-from borsa_testing.processes import find_binary, free_port
+from borsa_db import migrate
+from borsa_runtime.sealing import generate_keypair, public_key_of
+from borsa_testing.processes import find_binary, free_port, start_postgres
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = shlex.quote(sys.executable)
@@ -35,14 +41,18 @@ def _get(url: str) -> dict | None:
         return None
 
 
-def announce_when_ready(manager: Manager, sim_url: str, nats_url: str, connectors: dict[str, int]) -> None:
+def announce_when_ready(
+    manager: Manager, gateway: str, sim_url: str, nats_url: str, connectors: dict[str, int]
+) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         sim_up = _get(f"{sim_url}/_sim/health") is not None
+        gateway_up = (_get(f"{gateway}/api/v1/health") or {}).get("status") == "ok"
         ready = [ex for ex, port in connectors.items() if (_get(f"http://127.0.0.1:{port}/readyz") or {}).get("ready")]
-        if sim_up and len(ready) == len(connectors):
+        if sim_up and gateway_up and len(ready) == len(connectors):
             lines = [
-                f"Borsa is up: {sim_url}",
+                f"Borsa is up: {gateway}",
+                f"  API: {gateway}/api/v1   OpenAPI: {gateway}/docs",
                 f"  exchanges (simulated): {sim_url}/<exchange>/...   admin: {sim_url}/_sim/health",
                 f"  NATS: {nats_url}   connectors: {', '.join(connectors)}",
                 *(f"  {ex} connector ops: http://127.0.0.1:{port}/metrics" for ex, port in connectors.items()),
@@ -78,16 +88,74 @@ def main() -> int:
         seed = os.environ.get("BORSA_SIM_SEED", "0")
         manager.add_process("sim", f"{PY} -m borsa_sim --host 127.0.0.1 --port {port} --seed {seed}", env=env)
 
-    connectors = {}
-    for exchange in exchanges:
-        port = free_port()
-        connectors[exchange] = port
-        child = {**env, "NATS_URL": nats_url, "BORSA_SIM_URL": sim_url, "BORSA_CONNECTOR_HTTP_PORT": str(port)}
-        manager.add_process(f"{exchange}", f"{PY} -m borsa_connector --exchange {exchange}", env=child)
+    postgres = None
+    database_url = os.environ.get("DATABASE_URL")
+    if not database_url:
+        postgres = start_postgres(home / "postgres")
+        database_url = postgres.dsn("borsa")
+    try:
+        asyncio.run(migrate(database_url))
+        private, public = sealing_keys(home)
+        connectors = {}
+        for exchange in exchanges:
+            port = free_port()
+            connectors[exchange] = port
+            child = {
+                **env,
+                "NATS_URL": nats_url,
+                "BORSA_SIM_URL": sim_url,
+                "BORSA_CONNECTOR_HTTP_PORT": str(port),
+                "DATABASE_URL": database_url,
+                "BORSA_SEALING_KEY": private,
+            }
+            manager.add_process(f"{exchange}", f"{PY} -m borsa_connector --exchange {exchange}", env=child)
+        http_port = int(os.environ.get("BORSA_HTTP_PORT", "8000"))
+        if not port_is_free(http_port):
+            print(f"port {http_port} is taken; set BORSA_HTTP_PORT to choose another", file=sys.stderr)
+            return 2
+        gateway = f"http://127.0.0.1:{http_port}"
+        manager.add_process(
+            "gateway",
+            f"{PY} -m borsa_gateway",
+            env={
+                **env,
+                "NATS_URL": nats_url,
+                "DATABASE_URL": database_url,
+                "BORSA_HTTP_PORT": str(http_port),
+                "BORSA_SEALING_PUBLIC_KEY": public,
+                "BORSA_EXCHANGES": ",".join(exchanges),
+            },
+        )
+        threading.Thread(
+            target=announce_when_ready, args=(manager, gateway, sim_url, nats_url, connectors), daemon=True
+        ).start()
+        manager.loop()
+        return manager.returncode or 0
+    finally:
+        if postgres is not None:
+            postgres.stop()
 
-    threading.Thread(target=announce_when_ready, args=(manager, sim_url, nats_url, connectors), daemon=True).start()
-    manager.loop()
-    return manager.returncode or 0
+
+def sealing_keys(home: Path) -> tuple[str, str]:
+    """The demo's connector key pair, kept in the state folder (readable by its owner only)."""
+    path = home / "sealing.key"
+    if not path.exists():
+        private, _ = generate_keypair()
+        path.write_text(private)
+        path.chmod(0o600)
+    private = path.read_text().strip()
+    return private, public_key_of(private)
+
+
+def port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 if __name__ == "__main__":

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import nats
@@ -17,6 +20,7 @@ import pytest
 from borsa_proto import requests as rq
 from borsa_proto.exchange import Describe, Ticker
 from borsa_runtime.request import request
+from borsa_testing.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -39,7 +43,12 @@ def children_of(pid: int) -> set[int]:
 
 def test_make_run_starts_everything_and_stops_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("NATS_URL", "BORSA_SIM_URL", "DATABASE_URL")}
-    env["BORSA_HOME"] = str(tmp_path / "home")
+    # Postgres runs as an unprivileged user, who must be able to reach the state folder: not under pytest's
+    # private tmp_path.
+    home = Path(tempfile.mkdtemp(prefix="borsa-home-"))
+    home.chmod(0o755)
+    env["BORSA_HOME"] = str(home)
+    env["BORSA_HTTP_PORT"] = str(free_port())
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "run.py")],
         env=env,
@@ -78,8 +87,12 @@ def test_make_run_starts_everything_and_stops_it(tmp_path: Path) -> None:
                 await nc.close()
 
         asyncio.run(ask())
+        gateway = re.search(r"Borsa is up: (http://127\.0\.0\.1:\d+)", text).group(1)
+        assert gateway.endswith(env["BORSA_HTTP_PORT"])
+        with urllib.request.urlopen(f"{gateway}/api/v1/health") as response:
+            assert json.load(response)["checks"] == {"nats": True, "postgres": True}
         started = children_of(proc.pid)
-        assert len(started) >= 6  # nats, simulator, four connectors (and their shells)
+        assert len(started) >= 8  # postgres, nats, simulator, four connectors, gateway (and shells)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -92,7 +105,7 @@ def test_make_run_starts_everything_and_stops_it(tmp_path: Path) -> None:
         stat = Path(f"/proc/{pid}/stat")
         return stat.exists() and stat.read_text().split()[2] != "Z"  # a zombie is gone, only not yet reaped
 
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 30
     while any(running(pid) for pid in started) and time.monotonic() < deadline:
         time.sleep(0.2)
     alive = [pid for pid in started if running(pid)]

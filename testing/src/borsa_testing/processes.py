@@ -177,7 +177,13 @@ def start_postgres(workdir: Path | None = None, port: int | None = None, timeout
             check=False,
         )
         if result.returncode != 0:
-            raise ServerError(f"initdb failed ({result.returncode}): {result.stderr.strip()}")
+            hint = ""
+            if owner and "Permission denied" in result.stderr:
+                hint = (
+                    f"; Postgres runs as the unprivileged user {owner!r}, who must be able to reach {workdir}: "
+                    "choose a state folder outside private (0700) folders"
+                )
+            raise ServerError(f"initdb failed ({result.returncode}): {result.stderr.strip()}{hint}")
     port = port or free_port()
     log_file = open(log_path, "ab")  # noqa: SIM115 - handed to the child process
     if owner:

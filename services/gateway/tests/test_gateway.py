@@ -12,54 +12,11 @@ import asyncpg
 import nats
 import pytest
 
-from borsa_runtime.sealing import generate_keypair
-from borsa_testing.processes import start_gateway
 from borsa_testing.sim import SimAdmin
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
 CANARY = "CANARY" + secrets.token_hex(8)
-
-
-@pytest.fixture(scope="module")
-def stack(nats_url, database_url, sim_factory, connector_factory, tmp_path_factory):
-    from borsa_db import migrate
-
-    name = f"gw_{uuid.uuid4().hex[:10]}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(database_url)
-        try:
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(create())
-    dsn = database_url.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(migrate(dsn))
-    private, public = generate_keypair()
-    sim = sim_factory("--seed", "11", "--rate-limit-scale", "100", "--exchanges", "kraken,kucoin,binance")
-    env = {"BORSA_SEALING_KEY": private, "DATABASE_URL": dsn, "BORSA_RATE_LIMIT_SCALE": "100"}
-    connectors = [connector_factory(ex, nats_url, sim.url, env=env) for ex in ("kraken", "kucoin")]
-    gateway = start_gateway(
-        nats_url,
-        dsn,
-        env={
-            "BORSA_SEALING_PUBLIC_KEY": public,
-            "BORSA_EXCHANGES": "binance,kraken,coinbase,kucoin",
-            "BORSA_LOGIN_ATTEMPTS": "3",
-        },
-        workdir=tmp_path_factory.mktemp("gateway"),
-    )
-    yield {
-        "url": gateway.url,
-        "sim": sim.url,
-        "dsn": dsn,
-        "nats": nats_url,
-        "gateway": gateway,
-        "connectors": connectors,
-    }
-    gateway.stop()
 
 
 class Client:

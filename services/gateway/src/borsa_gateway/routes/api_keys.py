@@ -14,6 +14,8 @@ from borsa_runtime.sealing import SealingError, seal, to_wire
 
 from ..deps import Bus, Db, User
 from ..errors import ApiError, ErrorResponse, not_found
+from ..text import Text
+from .exchanges import require_online
 
 router = APIRouter(
     prefix="/api-keys",
@@ -30,9 +32,9 @@ Mode = Literal["live", "sandbox", "paper"]
 
 class ApiKeyIn(BaseModel):
     exchange: str = Field(pattern="^[a-z0-9]{2,32}$", examples=["kraken"])
-    label: str = Field(min_length=1, max_length=100)
+    label: Text = Field(min_length=1, max_length=100)
     mode: Mode = "live"
-    credentials: dict[str, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict, max_length=8)
+    credentials: dict[Text, Annotated[Text, Field(max_length=4096)]] = Field(default_factory=dict, max_length=8)
 
 
 class ApiKeyOut(BaseModel):
@@ -69,12 +71,7 @@ COLUMNS = "id, exchange_name, label, mode, key_hint, status, created_at"
 
 @router.post("", status_code=201, response_model=ApiKeyOut, responses={503: {"model": ErrorResponse}})
 async def create(body: ApiKeyIn, user: User, pool: Db, bus: Bus, request: Request) -> ApiKeyOut:
-    if body.exchange not in await bus.online():
-        raise ApiError(
-            "exchange_unavailable",
-            f"the {body.exchange} connector is not online, so the key cannot be checked; try again when it is",
-            "exchange",
-        )
+    await require_online(request, bus, body.exchange, status_if_unknown=422)
     sealed, hint = None, ""
     if body.mode != "paper":
         describe = await bus.describe(body.exchange)

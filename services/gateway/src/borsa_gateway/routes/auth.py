@@ -10,15 +10,17 @@ from starlette.concurrency import run_in_threadpool
 from ..deps import Db
 from ..errors import ApiError, ErrorResponse
 from ..security import hash_password, verify_password
+from ..text import Text
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses={422: {"model": ErrorResponse}})
 
-EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{1,63}$"
+# Printable ASCII around one @: internationalised addresses are not accepted yet.
+EMAIL = r"^[!-?A-~]{1,64}@[!-?A-~]{1,190}\.[!-?A-~]{1,63}$"
 
 
 class Credentials(BaseModel):
     email: str = Field(pattern=EMAIL, max_length=254, examples=["trader@example.com"])
-    password: str = Field(min_length=8, max_length=256)
+    password: Text = Field(min_length=8, max_length=256)
 
 
 class Token(BaseModel):

@@ -16,6 +16,7 @@ from borsa_runtime.errors import BorsaError
 from ..deps import Bus, Db, User
 from ..errors import ApiError, ErrorResponse, not_found
 from ..strategies import check_against_market, params_json, parse_params
+from ..text import Text
 
 router = APIRouter(
     prefix="/bots",
@@ -32,13 +33,13 @@ Status = Literal["stopped", "running", "paused"]
 
 class BotIn(BaseModel):
     api_key_id: UUID
-    symbol: str = Field(min_length=1, max_length=40, examples=["XBTUSD"])
-    strategy: str = Field(min_length=1, max_length=40, examples=["dca"])
+    symbol: Text = Field(min_length=1, max_length=40, examples=["XBTUSD"])
+    strategy: Text = Field(min_length=1, max_length=40, examples=["dca"])
     params: dict[str, Any]
 
 
 class BotPatch(BaseModel):
-    symbol: str | None = Field(default=None, min_length=1, max_length=40)
+    symbol: Text | None = Field(default=None, min_length=1, max_length=40)
     params: dict[str, Any] | None = None
 
 

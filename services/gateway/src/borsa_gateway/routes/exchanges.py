@@ -94,13 +94,34 @@ async def _describe(bus: Bus, exchange: str) -> Exchange:
     )
 
 
-@router.get("/{exchange}/markets", response_model=list[MarketOut], responses={503: {"model": ErrorResponse}})
+async def require_online(request: Request, bus: Bus, exchange: str, status_if_unknown: int = 404) -> None:
+    """An exchange nobody configured is unknown (404, or 422 in a body); a configured one that is down, 503."""
+    online = await bus.online()
+    if exchange in online:
+        return
+    configured = request.app.state.settings.configured_exchanges
+    if exchange not in configured:
+        known = ", ".join(sorted(set(configured) | online))
+        code = "not_found" if status_if_unknown == 404 else "bad_request"
+        raise ApiError(
+            code, f"exchange {exchange!r} is not served here; use one of {known}", "exchange", status=status_if_unknown
+        )
+    raise ApiError(
+        "exchange_unavailable", f"the {exchange} connector is not online right now; try again later", "exchange"
+    )
+
+
+@router.get(
+    "/{exchange}/markets",
+    response_model=list[MarketOut],
+    responses={404: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
 async def markets(
     exchange: ExchangeId,
+    request: Request,
     bus: Bus,
     search: Annotated[str | None, Query(max_length=40)] = None,
     quote: Annotated[str | None, Query(max_length=12)] = None,
 ) -> list[dict]:
-    if exchange not in await bus.online():
-        raise ApiError("exchange_unavailable", f"the {exchange} connector is not online", "exchange")
+    await require_online(request, bus, exchange)
     return [to_builtins(m) for m in await bus.markets(exchange, search or None, quote or None)]

@@ -245,7 +245,11 @@ async def test_a_canary_secret_never_leaks(stack, session) -> None:
     """The secret of a stored key and of a refused one: not in logs, responses, bus traffic or the database."""
     seen_on_bus: list[bytes] = []
     nc = await nats.connect(stack["nats"])
-    sub = await nc.subscribe(">", cb=lambda msg: _record(seen_on_bus, msg))
+
+    async def record(msg) -> None:
+        seen_on_bus.append(msg.subject.encode() + b" " + msg.data + b" " + str(msg.headers or "").encode())
+
+    sub = await nc.subscribe(">", cb=record)
     responses: list[str] = []
     try:
         user = await new_user(session, stack["url"])
@@ -282,7 +286,3 @@ async def test_a_canary_secret_never_leaks(stack, session) -> None:
                 assert secret not in dump, table
         finally:
             await conn.close()
-
-
-async def _record(store: list[bytes], msg) -> None:
-    store.append(msg.subject.encode() + b" " + msg.data + b" " + str(msg.headers or "").encode())

@@ -15,11 +15,12 @@ from .errors import ApiError
 bearer = HTTPBearer(auto_error=False, description="The access_token from /auth/login or /auth/register")
 
 
-def db(request: Request) -> asyncpg.Pool:
+# Async on purpose: FastAPI runs plain-function dependencies in a thread pool, a hop per request.
+async def db(request: Request) -> asyncpg.Pool:
     return request.app.state.db
 
 
-def connectors(request: Request) -> Connectors:
+async def connectors(request: Request) -> Connectors:
     return request.app.state.connectors
 
 

@@ -137,4 +137,5 @@ def check_against_market(params: msgspec.Struct, market: Market, price: Decimal 
 
 
 def params_json(params: msgspec.Struct) -> dict:
-    return msgspec.to_builtins(params, enc_hook=str, builtin_types=())
+    """Params as stored and shown: decimal strings, unset optional ones left out."""
+    return {k: v for k, v in msgspec.to_builtins(params, enc_hook=str).items() if v is not None}

@@ -127,6 +127,8 @@ async def test_kraken_key_and_bot_round_trip(stack, session) -> None:
     await user.call("DELETE", f"/api-keys/{key['id']}", expect=204)
     _, paused = await user.call("GET", f"/bots/{bot['id']}", expect=200)
     assert paused["status"] == "paused" and "API key" in paused["status_reason"]
+    _, listed = await user.call("GET", "/bots", expect=200)  # the cached list saw the change too
+    assert [(b["id"], b["status"]) for b in listed] == [(bot["id"], "paused")]
     status, data = await user.call("POST", f"/bots/{bot['id']}/start")
     assert status == 422 and data["detail"]["field"] == "api_key_id"
 

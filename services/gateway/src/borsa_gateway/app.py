@@ -12,6 +12,7 @@ from borsa_runtime.bus import connect
 
 from . import errors
 from .bus import Connectors
+from .cache import BotListCache
 from .routes import api_keys, auth, bots, exchanges, health, strategies
 from .security import LoginLimiter, Tokens
 from .settings import GatewaySettings
@@ -25,6 +26,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.db = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
         app.state.nc = await connect(settings.nats_url, name="borsa-gateway")
         app.state.connectors = Connectors(app.state.nc, settings.bus_timeout_seconds)
+        app.state.bot_lists = BotListCache(app.state.nc)
+        await app.state.bot_lists.start()
         try:
             yield
         finally:

@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from .bus import Connectors
+from .cache import BotListCache
 from .errors import ApiError
 
 bearer = HTTPBearer(auto_error=False, description="The access_token from /auth/login or /auth/register")
@@ -22,6 +23,10 @@ async def db(request: Request) -> asyncpg.Pool:
 
 async def connectors(request: Request) -> Connectors:
     return request.app.state.connectors
+
+
+async def bot_lists(request: Request) -> BotListCache:
+    return request.app.state.bot_lists
 
 
 async def current_user(
@@ -39,3 +44,4 @@ async def current_user(
 User = Annotated[UUID, Depends(current_user)]
 Db = Annotated[asyncpg.Pool, Depends(db)]
 Bus = Annotated[Connectors, Depends(connectors)]
+BotLists = Annotated[BotListCache, Depends(bot_lists)]

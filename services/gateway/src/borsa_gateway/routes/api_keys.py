@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from borsa_runtime.sealing import SealingError, seal, to_wire
 
-from ..deps import Bus, Db, User
+from ..deps import BotLists, Bus, Db, User
 from ..errors import ApiError, ErrorResponse, not_found
 from ..text import Text
 from .exchanges import require_online
@@ -121,7 +121,7 @@ async def list_keys(user: User, pool: Db) -> list[ApiKeyOut]:
 
 
 @router.delete("/{key_id}", status_code=204, response_model=None)
-async def revoke(key_id: Annotated[UUID, Path()], user: User, pool: Db, bus: Bus) -> None:
+async def revoke(key_id: Annotated[UUID, Path()], user: User, pool: Db, bus: Bus, lists: BotLists) -> None:
     async with pool.acquire() as conn, conn.transaction():
         exchange = await conn.fetchval(
             "UPDATE api_keys SET status = 'revoked', revoked_at = now() "
@@ -136,4 +136,5 @@ async def revoke(key_id: Annotated[UUID, Path()], user: User, pool: Db, bus: Bus
             "WHERE api_key_id = $1 AND status <> 'stopped'",
             key_id,
         )
+    await lists.changed(user)  # its bots were paused
     await bus.revoked(exchange, str(key_id))

@@ -9,12 +9,12 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from borsa_runtime.errors import BorsaError
 
-from ..deps import Bus, Db, User
+from ..deps import BotLists, Bus, Db, User
 from ..errors import ApiError, ErrorResponse, not_found
 from ..strategies import check_against_market, params_json, parse_params
 from ..text import Text
@@ -101,7 +101,7 @@ async def _owned(pool: Db, user: User, bot_id: UUID):
 
 
 @router.post("", status_code=201, response_model=BotOut, responses={503: {"model": ErrorResponse}})
-async def create(body: BotIn, user: User, pool: Db, bus: Bus) -> BotOut:
+async def create(body: BotIn, user: User, pool: Db, bus: Bus, lists: BotLists) -> BotOut:
     key = await pool.fetchrow(
         "SELECT exchange_name FROM api_keys WHERE id = $1 AND user_id = $2 AND status = 'active'", body.api_key_id, user
     )
@@ -120,6 +120,7 @@ async def create(body: BotIn, user: User, pool: Db, bus: Bus) -> BotOut:
         body.strategy,
         json.dumps(params),
     )
+    await lists.changed(user)
     return _out(row)
 
 
@@ -144,8 +145,13 @@ _encode_list = msgspec.json.Encoder().encode
 
 @router.get("", response_model=list[BotOut])
 async def list_bots(
-    user: User, pool: Db, exchange: Annotated[str | None, Query(pattern="^[a-z0-9]{2,32}$")] = None
+    request: Request, user: User, pool: Db, exchange: Annotated[str | None, Query(pattern="^[a-z0-9]{2,32}$")] = None
 ) -> Response:
+    cache = request.app.state.bot_lists
+    cached = cache.get(user, exchange)
+    if cached is not None:
+        return Response(cached, media_type="application/json")
+    generation = cache.generation(user)
     rows = await pool.fetch(
         f"SELECT {COLUMNS} FROM bot_configs WHERE user_id = $1 AND ($2::text IS NULL OR exchange_name = $2) "
         "ORDER BY created_at",
@@ -168,7 +174,9 @@ async def list_bots(
         )
         for r in rows
     ]
-    return Response(_encode_list(bots), media_type="application/json")
+    body = _encode_list(bots)
+    cache.put(user, exchange, generation, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{bot_id}", response_model=BotOut)
@@ -177,7 +185,7 @@ async def read(bot_id: BotId, user: User, pool: Db) -> BotOut:
 
 
 @router.patch("/{bot_id}", response_model=BotOut)
-async def update(bot_id: BotId, body: BotPatch, user: User, pool: Db, bus: Bus) -> BotOut:
+async def update(bot_id: BotId, body: BotPatch, user: User, pool: Db, bus: Bus, lists: BotLists) -> BotOut:
     row = await _owned(pool, user, bot_id)
     symbol, market_id, params = await _validated(
         bus,
@@ -195,16 +203,18 @@ async def update(bot_id: BotId, body: BotPatch, user: User, pool: Db, bus: Bus) 
         market_id,
         json.dumps(params),
     )
+    await lists.changed(user)
     return _out(row)
 
 
 @router.delete("/{bot_id}", status_code=204, response_model=None)
-async def delete(bot_id: BotId, user: User, pool: Db) -> None:
+async def delete(bot_id: BotId, user: User, pool: Db, lists: BotLists) -> None:
     if await pool.fetchval("DELETE FROM bot_configs WHERE id = $1 AND user_id = $2 RETURNING id", bot_id, user) is None:
         raise not_found("bot")
+    await lists.changed(user)
 
 
-async def _set_status(pool: Db, user: User, bot_id: UUID, status: str) -> BotOut:
+async def _set_status(pool: Db, user: User, bot_id: UUID, status: str, lists: BotLists) -> BotOut:
     row = await _owned(pool, user, bot_id)
     if status == "running":
         active = await pool.fetchval("SELECT status = 'active' FROM api_keys WHERE id = $1", row["api_key_id"])
@@ -219,14 +229,15 @@ async def _set_status(pool: Db, user: User, bot_id: UUID, status: str) -> BotOut
         user,
         status,
     )
+    await lists.changed(user)
     return _out(row)
 
 
 @router.post("/{bot_id}/start", response_model=BotOut)
-async def start(bot_id: BotId, user: User, pool: Db) -> BotOut:
-    return await _set_status(pool, user, bot_id, "running")
+async def start(bot_id: BotId, user: User, pool: Db, lists: BotLists) -> BotOut:
+    return await _set_status(pool, user, bot_id, "running", lists)
 
 
 @router.post("/{bot_id}/stop", response_model=BotOut)
-async def stop(bot_id: BotId, user: User, pool: Db) -> BotOut:
-    return await _set_status(pool, user, bot_id, "stopped")
+async def stop(bot_id: BotId, user: User, pool: Db, lists: BotLists) -> BotOut:
+    return await _set_status(pool, user, bot_id, "stopped", lists)

@@ -35,15 +35,21 @@ async def test_same_seed_same_prices_after_the_same_steps(paused_sims) -> None:
 
 
 async def test_same_seed_same_candles(paused_sims) -> None:
-    candles = []
+    """The walk's history is the same sequence; its timestamps follow each simulator's own start time."""
+    history = []
     for url in paused_sims[:2]:
+        async with SimAdmin(url) as admin:
+            started = (await admin.health())["started_at"]
         client = ccxt_client("kraken", url)
         try:
             await client.load_markets()
-            candles.append(await client.fetch_ohlcv("BTC/USD", "1h", limit=24))
+            series = await client.fetch_ohlcv("BTC/USD", "1m", limit=100)
         finally:
             await client.close()
-    assert candles[0][:-1] == candles[1][:-1]  # the newest candle may still be forming
+        # Minutes before the start are the seeded history; later ones hold the live walk.
+        history.append([c[1:] for c in series if c[0] < started - started % 60_000][-50:])
+    assert history[0] == history[1]
+    assert len(history[0]) == 50
 
 
 async def test_account_creation_validates_its_input(sim_url) -> None:

@@ -78,6 +78,14 @@ def test_market_and_event_subjects() -> None:
     assert subjects.connector_queue_group("kraken") == "exchange-connector-kraken"
 
 
+def test_account_revoked_subject() -> None:
+    assert subjects.account_revoked("kraken") == "borsa.exchange.kraken.account.revoked"
+    # A notice, not a verb: it is no request-reply subject, so no connector endpoint answers it.
+    assert "account.revoked" not in set(subjects.Op)
+    with pytest.raises(ValueError, match="lowercase ccxt id"):
+        subjects.account_revoked("Kraken")
+
+
 @pytest.mark.parametrize("bad", ["borsa.events.order.kraken", "borsa.market.kraken.ticker", "x.y.z.a.b"])
 def test_parsing_foreign_subjects_fails(bad: str) -> None:
     with pytest.raises(ValueError, match="not a ticker subject"):

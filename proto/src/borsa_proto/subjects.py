@@ -111,6 +111,15 @@ def watch(exchange: str) -> str:
     return exchange_subject(exchange, Op.WATCH)
 
 
+def account_revoked(exchange: str) -> str:
+    """`borsa.exchange.<ex>.account.revoked`, body `{"account": "<api key id>"}`: a stored key was revoked.
+
+    Plain publish-subscribe, no reply and no queue group: every replica of the exchange's connector drops its
+    client of that key, and the next request for it reads the key's row again.
+    """
+    return f"borsa.exchange.{exchange_id(exchange)}.account.revoked"
+
+
 def connector_queue_group(exchange: str) -> str:
     """Queue group shared by the replicas of one exchange's connector."""
     return f"{SERVICE_NAME}-{exchange_id(exchange)}"

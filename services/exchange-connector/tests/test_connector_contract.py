@@ -216,7 +216,10 @@ def test_ops_endpoints(stack) -> None:
         with urllib.request.urlopen(f"{connector.ops_url}/healthz") as response:
             assert json.load(response)["status"] == "alive"
         with urllib.request.urlopen(f"{connector.ops_url}/readyz") as response:
-            assert json.load(response) == {"ready": True, "checks": {"markets_loaded": True, "nats_connected": True}}
+            assert json.load(response) == {
+                "ready": True,
+                "checks": {"markets_loaded": True, "nats_connected": True, "serving": True},
+            }
         with urllib.request.urlopen(f"{connector.ops_url}/metrics") as response:
             text = response.read().decode()
         labels = f'code="ok",endpoint="describe",exchange="{connector.exchange}"'

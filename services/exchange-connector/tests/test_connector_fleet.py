@@ -36,6 +36,18 @@ async def nc(nats_url):
         await client.close()
 
 
+@pytest.fixture
+async def own(tmp_path):
+    """A NATS server of this test's own: connectors other tests left on the shared one share queue groups."""
+    server = start_nats(tmp_path / "nats")
+    client = await nats.connect(server.url)
+    try:
+        yield server.url, client
+    finally:
+        await client.close()
+        server.stop()
+
+
 def metric(ops_url: str, name: str, **labels: str) -> float:
     with urllib.request.urlopen(f"{ops_url}/metrics") as response:
         text = response.read().decode()
@@ -92,7 +104,8 @@ async def _ticker_calls(admin: SimAdmin, exchange: str) -> int:
     return sum(v["requests"] for k, v in endpoints.items() if "Ticker" in k or "ticker" in k)
 
 
-async def test_two_hundred_watchers_cost_the_exchange_what_one_does(nats_url, sim_factory, connector_factory, nc):
+async def test_two_hundred_watchers_cost_the_exchange_what_one_does(own, sim_factory, connector_factory):
+    nats_url, nc = own
     sim = sim_factory("--exchanges", "kraken", "--rate-limit-scale", "100")
     env = {**FAST, "BORSA_WATCH_INTERVAL_MS": "200", "BORSA_WATCH_LEASE_MS": "2000"}
     connector_factory("kraken", nats_url, sim.url, env=env)
@@ -137,7 +150,8 @@ async def test_two_hundred_watchers_cost_the_exchange_what_one_does(nats_url, si
         assert await _ticker_calls(admin, "kraken") == quiet_before  # no lease, no polling
 
 
-async def test_market_rule_changes_are_published_with_old_and_new_values(nats_url, sim_factory, connector_factory, nc):
+async def test_market_rule_changes_are_published_with_old_and_new_values(own, sim_factory, connector_factory):
+    nats_url, nc = own
     sim = sim_factory("--exchanges", "kraken", "--rate-limit-scale", "100")
     connector_factory("kraken", nats_url, sim.url, env={**FAST, "BORSA_MARKETS_REFRESH_MINUTES": "0.05"})
     events = await nc.subscribe("borsa.events.market.kraken")
@@ -220,8 +234,9 @@ async def test_not_ready_until_markets_load(nats_url, sim_factory, tmp_path, nc)
         log.close()
 
 
-async def test_rate_limited_answers_carry_retry_after(nats_url, sim_factory, connector_factory, nc) -> None:
+async def test_rate_limited_answers_carry_retry_after(own, sim_factory, connector_factory) -> None:
     """Binance's 429 says when to come back; the connector passes it on as retry_after_ms."""
+    nats_url, nc = own
     from borsa_runtime.errors import RateLimited
 
     sim = sim_factory("--exchanges", "binance", "--rate-limit-scale", "0.01")

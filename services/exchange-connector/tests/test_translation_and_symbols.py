@@ -28,7 +28,11 @@ from borsa_runtime.settings import SettingsError
         (ccxt.ExchangeNotAvailable("coinbase 503"), "exchange_unavailable", True),
         (ccxt.OnMaintenance("kraken EService:Unavailable"), "exchange_unavailable", True),
         (ccxt.NetworkError("connection reset"), "network_error", True),
-        (ccxt.OperationFailed('binance {"code":-1000,"msg":"An unknown error occurred"}'), "exchange_unavailable", True),
+        (
+            ccxt.OperationFailed('binance {"code":-1000,"msg":"An unknown error occurred"}'),
+            "exchange_unavailable",
+            True,
+        ),
         (ccxt.NotSupported("fetchFoo() is not supported"), "not_supported", False),
         (ccxt.BadRequest("coinbase INVALID_ARGUMENT"), "bad_request", False),
         (ccxt.ExchangeError('kraken {"error":["EOrder:Cost minimum not met"]}'), "internal", False),

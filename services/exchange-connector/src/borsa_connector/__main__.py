@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 import time
 
@@ -18,6 +19,7 @@ from borsa_runtime.bus import GracefulShutdown, connect, run_service
 from borsa_runtime.logging import configure_logging, log_context
 from borsa_runtime.settings import SettingsError
 
+from .accounts import AccountStore
 from .exchanges.registry import resolve_exchange
 from .metrics import Metrics
 from .ops import OpsServer
@@ -48,14 +50,35 @@ class Connector:
             rate_limit_scale=settings.rate_limit_scale,
             on_throttle=self.metrics.observe_throttle,
         )
+        self.accounts = AccountStore(
+            self.api,
+            database_url=settings.database_url,
+            sealing_key=settings.sealing_key,
+            max_clients=settings.account_clients_max,
+            recheck_seconds=settings.account_recheck_seconds,
+            registry=self.metrics.registry,
+        )
+        self.api.accounts = self.accounts
         self.nc = None
+        self.serving = False  # the bus endpoints exist and the server knows them
         self.ops = OpsServer(self.metrics, self.readiness, settings.http_host, settings.http_port)
 
     def readiness(self) -> dict[str, bool]:
         return {
             "markets_loaded": self.api.ready,
             "nats_connected": bool(self.nc is not None and self.nc.is_connected),
+            "serving": self.serving,
         }
+
+    def log_keys(self) -> None:
+        """Whether stored API keys can be served, and for which public key they must be sealed."""
+        public_key = self.settings.sealing_public_key
+        if public_key is None:
+            log.warning("no BORSA_SEALING_KEY: market data only; credential verbs answer that keys cannot be opened")
+        else:
+            log.info("api keys open with this sealing key", sealing_public_key=public_key)
+        if not self.settings.database_url:
+            log.warning("no DATABASE_URL: stored API keys cannot be read")
 
     async def load_markets(self, shutdown: GracefulShutdown) -> None:
         """Markets first: nothing is served before they load. An exchange that is down is retried, not fatal."""
@@ -109,7 +132,9 @@ class Connector:
             port = await self.ops.start()
             shutdown.on_shutdown(self.ops.stop)
             shutdown.on_shutdown(self.api.close)
+            shutdown.on_shutdown(self.accounts.close)
             log.info("ops listening", url=f"http://{self.settings.http_host}:{port}")
+            self.log_keys()
             self.nc = await connect(self.settings.nats_url, name=f"borsa-connector-{self.api.id}")
             shutdown.drain_on_shutdown(self.nc)
             await self.load_markets(shutdown)
@@ -124,12 +149,13 @@ class Connector:
                 replica_id=self.settings.replica_id,
             )
             await watcher.start()
-            service = ConnectorService(self.nc, self.api, watcher, self.metrics)
+            service = ConnectorService(self.nc, self.api, watcher, self.metrics, self.accounts)
             await service.start()
             shutdown.on_shutdown(service.stop)
             shutdown.on_shutdown(watcher.stop)
             # A PING round trip: the server has our subscriptions before anyone is told we are ready.
             await self.nc.flush()
+            self.serving = True
             refresher = asyncio.create_task(self.refresh_loop())
             log.info("connector ready", exchange=self.api.id, markets=len(self.api.markets()))
             print(f"borsa-connector {self.api.id} ready; ops on http://{self.settings.http_host}:{port}", flush=True)
@@ -154,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"borsa-connector: {exc}", file=sys.stderr)
         return 2
     configure_logging("exchange-connector", settings.log_level, settings.log_format)
+    # ccxt logs every request's headers and body at debug: API keys, signatures, JWTs, KuCoin passphrases. Those
+    # never go to a log, whatever LOG_LEVEL says.
+    logging.getLogger("ccxt").setLevel(max(logging.INFO, logging.getLogger().level))
     if not settings.exchange:
         print("borsa-connector: --exchange (or BORSA_EXCHANGE) is required", file=sys.stderr)
         return 2

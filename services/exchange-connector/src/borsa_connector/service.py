@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from importlib.metadata import version
 
+import msgspec
+import structlog
 from nats.aio.client import Client
 from nats.micro import Request, add_service
 from nats.micro.service import Service
@@ -17,25 +19,44 @@ from borsa_proto.subjects import (
     SERVICE_METADATA_EXCHANGE,
     SERVICE_NAME,
     Op,
+    account_revoked,
     connector_queue_group,
     exchange_subject,
 )
 from borsa_runtime.endpoints import handler
-from borsa_runtime.errors import BadRequest, respond_error
+from borsa_runtime.errors import BadRequest, Internal, respond_error
 
+from .accounts import AccountStore
 from .exchanges.ccxt_api import CcxtExchangeAPI
 from .metrics import Metrics
 from .watch import WatchManager
 
+log = structlog.get_logger("borsa.connector.service")
+
+
+class RevokedNotice(msgspec.Struct):
+    """Body of `borsa.exchange.<ex>.account.revoked`, published by the gateway when a key is deleted."""
+
+    account: str
+
 
 class ConnectorService:
-    def __init__(self, nc: Client, api: CcxtExchangeAPI, watcher: WatchManager, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        nc: Client,
+        api: CcxtExchangeAPI,
+        watcher: WatchManager,
+        metrics: Metrics,
+        accounts: AccountStore | None = None,
+    ) -> None:
         self.nc = nc
         self.api = api
         self.watcher = watcher
         self.metrics = metrics
+        self.accounts = accounts
         self.service: Service | None = None
         self._catch_all = None
+        self._revoked = None
 
     def _routes(self):
         api = self.api
@@ -57,7 +78,7 @@ class ConnectorService:
                 lambda r: api.cancel_order(r.account, r.symbol, r.id, r.client_order_id),
             ),
             Op.ORDERS_OPEN: (rq.OpenOrdersRequest, lambda r: _open_orders(api, r)),
-            Op.CREDENTIALS_CHECK: (rq.CredentialsCheckRequest, lambda r: api.check_credentials({}, r.mode or "live")),
+            Op.CREDENTIALS_CHECK: (rq.CredentialsCheckRequest, self._check_credentials),
         }
 
     async def start(self) -> None:
@@ -77,6 +98,9 @@ class ConnectorService:
                 handler=handler(request_type, serve, self._observer(op.endpoint_name)),
                 queue_group=connector_queue_group(exchange),
             )
+        if self.accounts is not None:
+            # Every replica drops its client of a revoked key, so no queue group here.
+            self._revoked = await self.nc.subscribe(account_revoked(exchange), cb=self._on_revoked)
         # Anything else under this exchange's prefix is a verb we do not know: answer it instead of leaving the
         # caller to time out. Known verbs are ignored here: their endpoints answer them.
         self._catch_all = await self.nc.subscribe(
@@ -98,7 +122,26 @@ class ConnectorService:
         self.metrics.observe_request(self.api.id, "unknown", error.code, 0.0)
         await respond_error(Request(msg), error)
 
+    async def _check_credentials(self, request: rq.CredentialsCheckRequest):
+        if request.account is not None:
+            return await self.api.check_account(request.account)
+        if request.mode == rq.KeyMode.PAPER:
+            return await self.api.check_credentials({}, request.mode)
+        if self.accounts is None:
+            raise Internal(f"the {self.api.id} connector serves no API keys", exchange=self.api.id)
+        return await self.api.check_credentials(self.accounts.unseal(request.sealed_credentials), request.mode)
+
+    async def _on_revoked(self, msg) -> None:
+        try:
+            account = msgspec.json.decode(msg.data, type=RevokedNotice).account
+        except msgspec.DecodeError as exc:
+            log.warning("revocation notice ignored", subject=msg.subject, error=str(exc))
+            return
+        await self.accounts.forget(account)
+
     async def stop(self) -> None:
+        if self._revoked is not None:
+            await self._revoked.unsubscribe()
         if self._catch_all is not None:
             await self._catch_all.unsubscribe()
         if self.service is not None:

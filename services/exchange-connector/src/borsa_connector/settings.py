@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
-from borsa_runtime.settings import Settings
+from borsa_runtime.sealing import SealingError, public_key_of
+from borsa_runtime.settings import Secret, Settings, secret
 
 
 class ConnectorSettings(Settings, kw_only=True, frozen=True):
@@ -19,6 +20,12 @@ class ConnectorSettings(Settings, kw_only=True, frozen=True):
     http_host: str = msgspec.field(default="127.0.0.1", name="BORSA_CONNECTOR_HTTP_HOST")
     http_port: int = msgspec.field(default=0, name="BORSA_CONNECTOR_HTTP_PORT")
     replica_id: str = msgspec.field(default="", name="BORSA_REPLICA_ID")
+    # base64 X25519 private key that opens sealed API keys. Without it market data is served and the credential
+    # verbs answer that this connector cannot open keys. No built-in default: nothing to refuse outside development.
+    sealing_key: Secret | None = secret(env="BORSA_SEALING_KEY")
+    account_clients_max: int = msgspec.field(default=500, name="BORSA_ACCOUNT_CLIENTS_MAX")
+    # Revocation notices are plain NATS messages (at most once): cached keys are read again after this long.
+    account_recheck_seconds: float = msgspec.field(default=300.0, name="BORSA_ACCOUNT_RECHECK_SECONDS")
 
     def __post_init__(self) -> None:
         for name, value, low in (
@@ -27,8 +34,20 @@ class ConnectorSettings(Settings, kw_only=True, frozen=True):
             ("BORSA_WATCH_LEASE_MS", self.watch_lease_ms, 100),
             ("BORSA_REQUEST_TIMEOUT_MS", self.request_timeout_ms, 100),
             ("BORSA_RATE_LIMIT_SCALE", self.rate_limit_scale, 0.0001),
+            ("BORSA_ACCOUNT_CLIENTS_MAX", self.account_clients_max, 1),
+            ("BORSA_ACCOUNT_RECHECK_SECONDS", self.account_recheck_seconds, 1),
         ):
             if value < low:
                 raise ValueError(f"{name} must be at least {low}, got {value}")
         if not 0 <= self.http_port <= 65535:
             raise ValueError(f"BORSA_CONNECTOR_HTTP_PORT must be between 0 and 65535, got {self.http_port}")
+        if self.sealing_key is not None:
+            try:
+                public_key_of(self.sealing_key.reveal())
+            except SealingError:
+                raise ValueError("BORSA_SEALING_KEY is not a base64 X25519 private key (32 bytes)") from None
+
+    @property
+    def sealing_public_key(self) -> str | None:
+        """The public half, safe to log: the gateway's BORSA_SEALING_PUBLIC_KEY must equal it."""
+        return public_key_of(self.sealing_key.reveal()) if self.sealing_key is not None else None

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any, ClassVar, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import ccxt.async_support as ccxt_async
 import structlog
 
 from borsa_proto.exchange import (
+    Balance,
     BalanceReply,
     CredentialField,
     CredentialsCheckReply,
@@ -23,7 +26,8 @@ from borsa_proto.exchange import (
 )
 from borsa_proto.orders import Order
 from borsa_proto.requests import OrderCreateRequest
-from borsa_runtime.errors import BadRequest, NotSupported
+from borsa_runtime.errors import AuthFailed, BadRequest, BorsaError, Internal, NotSupported
+from borsa_runtime.redact import MASK
 from borsa_runtime.simurl import point_to_sim
 
 from ..budget import RateBudget
@@ -31,6 +35,9 @@ from ..errors import translate
 from ..markets import market_changes, market_from_ccxt
 from ..symbols import SymbolIndex, normalize
 from .base import BaseExchangeAPI
+
+if TYPE_CHECKING:
+    from ..accounts import AccountStore
 
 log = structlog.get_logger("borsa.connector.exchange")
 
@@ -83,6 +90,11 @@ CREDENTIAL_LABELS = {
     "token": "Token",
 }
 SECRET_FIELDS = {"secret", "password", "privateKey", "token"}
+KEY_MODES = ("live", "sandbox", "paper")
+# Answers that refuse a key but that ccxt 4.5.90 leaves a plain ExchangeError (so people would read `internal`).
+# Kraken answers a wrong private key with EAPI:Invalid signature; ccxt's kraken.py maps only EAPI:Invalid key
+# (research/ccxt-offline.md section 5).
+KEY_REFUSALS: dict[str, tuple[str, ...]] = {"kraken": ("EAPI:Invalid signature",)}
 HAS_KEYS = (
     "fetchTicker",
     "fetchTickers",
@@ -137,7 +149,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
         self.loaded_at: float | None = None
 
     # -- clients ----------------------------------------------------------------------------------------------
-    def new_client(self, credentials: dict[str, str] | None = None):
+    def new_client(self, credentials: dict[str, str] | None = None, *, sandbox: bool = False):
         """A ccxt client pointed where this connector points (the simulator under BORSA_SIM_URL), sharing the
         process's loaded markets so no account client ever calls load_markets itself."""
         cls = getattr(ccxt_async, self.ccxt_id)
@@ -149,6 +161,9 @@ class CcxtExchangeAPI(BaseExchangeAPI):
                 **(credentials or {}),
             }
         )
+        if sandbox:
+            # Swaps urls['api'] for the testnet's: before the simulator rewrite, which it would otherwise undo.
+            client.set_sandbox_mode(True)
         if self.sim_url:
             point_to_sim(client, self.sim_url)
         if not hasattr(self, "budget"):
@@ -279,9 +294,6 @@ class CcxtExchangeAPI(BaseExchangeAPI):
     def _trading(self, verb: str) -> NotSupported:
         return NotSupported(f"{verb} is not served by this connector build yet", exchange=self.id)
 
-    async def balance(self, account: str) -> BalanceReply:
-        raise self._trading("balance")
-
     async def create_order(self, request: OrderCreateRequest) -> Order:
         raise self._trading("order.create")
 
@@ -294,5 +306,121 @@ class CcxtExchangeAPI(BaseExchangeAPI):
     async def open_orders(self, account: str, symbol: str | None) -> list[Order]:
         raise self._trading("orders.open")
 
+    # -- API keys: checks and balances (accounts.py keeps one client per stored key) --------------------------
+    accounts: AccountStore | None = None
+    """Stored keys and their clients; the connector sets it when it starts."""
+
+    def credentials_from(self, raw: object) -> dict[str, str]:
+        """A key's ccxt credential fields, checked: each field this exchange requires and no other. Only known
+        fields reach ccxt's constructor, which would take `urls` or `options` from the same dict."""
+        if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+            raise BadRequest(f"credentials for {self.id} must be an object of text fields", exchange=self.id)
+        fields = self.credential_fields()
+        known = set(self.public.requiredCredentials or {})
+        extra = sorted(set(raw) - known)
+        if extra:
+            takes = ", ".join(f.name for f in fields)
+            raise BadRequest(f"{extra[0]} is not a credential {self.id} uses; it takes {takes}", exchange=self.id)
+        credentials = {name: value.strip() for name, value in raw.items() if value.strip()}
+        missing = [f"{f.name} ({f.label})" for f in fields if f.name not in credentials]
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise BadRequest(f"{', '.join(missing)} {verb} required for {self.id}", exchange=self.id)
+        if self.q["secret_format"] == "base64" and not _is_base64(credentials.get("secret", "")):
+            raise BadRequest(f"secret for {self.id} must be base64, exactly as the exchange shows it", exchange=self.id)
+        return credentials
+
+    def account_client(self, credentials: dict[str, str], mode: str):
+        """A ccxt client holding one key; a sandbox key talks to the exchange's testnet."""
+        if mode not in KEY_MODES or mode == "paper":
+            raise BadRequest(f"a {mode} key has no exchange client; modes with one are live and sandbox")
+        if mode == "sandbox" and not (self.public.urls or {}).get("test"):
+            raise NotSupported(
+                f"{self.id} has no sandbox (ccxt knows no testnet for it); use a live or paper key", exchange=self.id
+            )
+        client = self.new_client(credentials, sandbox=mode == "sandbox")
+        exact = client.exceptions.setdefault("exact", {})  # each ccxt instance holds its own copy
+        for code in KEY_REFUSALS.get(self.ccxt_id, ()):
+            exact[code] = ccxt_async.AuthenticationError
+        return client
+
+    @asynccontextmanager
+    async def key_calling(self, client):
+        """`calling` for a client holding a key: a refusal says the key was refused, and no credential value is
+        ever repeated in the error, whatever the exchange echoed."""
+        try:
+            async with self.calling(client):
+                yield
+        except BorsaError as error:
+            message = error.message
+            for name in client.requiredCredentials or {}:
+                value = getattr(client, name, None)
+                if isinstance(value, str) and len(value) >= 4:
+                    message = message.replace(value, MASK)
+            if isinstance(error, AuthFailed):
+                detail = error.exchange_code or message.removeprefix(self.id).lstrip(" :")
+                message = f"{self.id} refused this API key: {detail}"
+            error.message, error.args = message, (message,)
+            raise error from None
+
+    def _store(self) -> AccountStore:
+        if self.accounts is None:
+            raise Internal(f"the {self.id} connector serves no stored API keys", exchange=self.id)
+        return self.accounts
+
     async def check_credentials(self, credentials: dict[str, str], mode: str) -> CredentialsCheckReply:
-        raise self._trading("credentials.check")
+        """A key about to be stored: a balance call is the check. Paper keys need no credentials."""
+        if mode not in KEY_MODES:
+            raise BadRequest(f"mode must be one of {', '.join(KEY_MODES)}, got {mode!r}")
+        if mode == "paper":
+            return CredentialsCheckReply(ok=True)
+        client = self.account_client(self.credentials_from(credentials), mode)
+        try:
+            async with self.key_calling(client):
+                await client.fetch_balance()
+        finally:
+            await client.close()
+        return CredentialsCheckReply(ok=True, balances_visible=True)
+
+    async def check_account(self, account: str) -> CredentialsCheckReply:
+        """A stored key, through its cached client."""
+        async with self._store().lease(account) as lease:
+            if lease.client is None:
+                return CredentialsCheckReply(ok=True)
+            async with self.key_calling(lease.client):
+                await lease.client.fetch_balance()
+        return CredentialsCheckReply(ok=True, balances_visible=True)
+
+    async def balance(self, account: str) -> BalanceReply:
+        async with self._store().lease(account) as lease:
+            if lease.client is None:
+                raise NotSupported(f"balances of paper account {account} are not served yet", exchange=self.id)
+            async with self.key_calling(lease.client):
+                raw = await lease.client.fetch_balance()
+        return balance_reply(raw)
+
+
+def balance_reply(raw: dict) -> BalanceReply:
+    """ccxt's free/used/total per currency as decimal strings; currencies with nothing in them are left out."""
+    free, used, total = (raw.get(key) or {} for key in ("free", "used", "total"))
+    balances = {}
+    for code in sorted({*free, *used, *total}):
+        f, u, t = to_decimal(free.get(code)), to_decimal(used.get(code)), to_decimal(total.get(code))
+        # Some exchanges report two of the three: the third follows from total = free + used.
+        if t is None:
+            t = (f or Decimal(0)) + (u or Decimal(0))
+        if f is None:
+            f = t - (u or Decimal(0))
+        if u is None:
+            u = t - f
+        if f or u or t:
+            balances[code] = Balance(free=f, used=u, total=t)
+    return BalanceReply(balances=balances)
+
+
+def _is_base64(text: str) -> bool:
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True

@@ -75,6 +75,12 @@ async def test_exchanges_online_and_offline(stack, session) -> None:
     by_id = {e["id"]: e for e in exchanges}
     assert by_id["kraken"]["online"] and by_id["kucoin"]["online"]
     assert not by_id["binance"]["online"] and not by_id["coinbase"]["online"]
+    # Offline, an exchange still says what a key for it needs (Coinbase: a key name and a private key).
+    coinbase = {c["name"]: c["label"] for c in by_id["coinbase"]["credentials"]}
+    assert (
+        set(coinbase) == {"apiKey", "secret"} and "name" in coinbase["apiKey"] and "Private key" in coinbase["secret"]
+    )
+    assert "not answering" in by_id["coinbase"]["notes"][0]
     assert [e["id"] for e in exchanges][:2] == ["kraken", "kucoin"]  # online first
     kucoin_fields = [c["name"] for c in by_id["kucoin"]["credentials"]]
     assert kucoin_fields == ["apiKey", "secret", "password"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from borsa_proto import to_builtins
 from borsa_runtime.errors import BorsaError
@@ -58,19 +60,32 @@ async def list_exchanges(request: Request, bus: Bus) -> list[Exchange]:
             out.append(await _describe(bus, exchange))
         except BorsaError:
             online.discard(exchange)
-    out += [
-        Exchange(
-            id=e,
-            name=e.capitalize(),
-            online=False,
-            modes=[],
-            credentials=[],
-            notes=[f"The {e} connector is not answering; keys and bots for it cannot be checked now."],
-        )
-        for e in configured
-        if e not in online
-    ]
+    out += [await run_in_threadpool(_offline, e) for e in configured if e not in online]
     return out
+
+
+@functools.cache
+def _offline(exchange: str) -> Exchange:
+    """What the connector would say, from the same quirks and ccxt metadata, without a connector: the fields a key
+    needs, its modes and notes. Built once per exchange (constructing a ccxt class makes no request)."""
+    from borsa_connector.exchanges.registry import resolve_exchange
+
+    notes = [f"The {exchange} connector is not answering; keys and bots for it cannot be checked now."]
+    try:
+        exchange_id, api_class = resolve_exchange(exchange)
+        api = api_class(exchange_id)
+    except ValueError:
+        return Exchange(id=exchange, name=exchange, online=False, modes=[], credentials=[], notes=notes)
+    fields = [CredentialField(name=c.name, label=c.label, secret=c.secret) for c in api.credential_fields()]
+    describe = api.describe()
+    return Exchange(
+        id=exchange_id,
+        name=describe.name,
+        online=False,
+        modes=describe.modes,
+        credentials=fields,
+        notes=[*notes, *describe.notes],
+    )
 
 
 async def _describe(bus: Bus, exchange: str) -> Exchange:

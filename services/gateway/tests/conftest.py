@@ -9,12 +9,17 @@ import asyncpg
 import pytest
 
 from borsa_runtime.sealing import generate_keypair
-from borsa_testing.processes import start_gateway
+from borsa_testing.processes import start_gateway, start_nats
 
 
 @pytest.fixture(scope="module")
-def stack(nats_url, database_url, sim_factory, connector_factory, tmp_path_factory):
+def stack(database_url, sim_factory, connector_factory, tmp_path_factory):
     from borsa_db import migrate
+
+    # A NATS server of the stack's own: connectors other test modules left running on the shared one would join
+    # the queue groups (and answer without the sealing key).
+    nats_server = start_nats(tmp_path_factory.mktemp("gateway-nats"))
+    nats_url = nats_server.url
 
     name = f"gw_{uuid.uuid4().hex[:10]}"
 
@@ -51,3 +56,6 @@ def stack(nats_url, database_url, sim_factory, connector_factory, tmp_path_facto
         "connectors": connectors,
     }
     gateway.stop()
+    for connector in connectors:
+        connector.stop()
+    nats_server.stop()

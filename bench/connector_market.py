@@ -23,7 +23,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import percentile, write_readme
+
 EXCHANGES = ("binance", "kraken", "coinbase", "kucoin")
 SYMBOLS = {"binance": "BTC/USDT", "kraken": "BTC/USD", "coinbase": "BTC/USD", "kucoin": "BTC/USDT"}
 # Limits raised a thousandfold on both sides: the rate limiters are not what is measured.
@@ -35,13 +36,6 @@ WATCH_INTERVAL_MS = 250
 WATCHERS = (1, 10, 100, 1000)
 LEASE_MS, RENEW_SECONDS = 3000, 1.0  # each lease renewed three times per lease: none lapses under load
 MARKER = "bench:connector"
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
 
 
 def rss_mib(pid: int) -> float:
@@ -299,17 +293,6 @@ def tables(result: dict, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    start, end = f"<!-- {MARKER} -->", f"<!-- /{MARKER} -->"
-    if start not in content or end not in content:
-        raise SystemExit(f"README.md has no {start} ... {end} markers")
-    before, _, rest = content.partition(start)
-    _, _, after = rest.partition(end)
-    readme.write_text(f"{before}{start}\n{text}\n{end}{after}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=300, help="ticker round trips per exchange and path")
@@ -320,7 +303,7 @@ def main() -> int:
     text = tables(run(args), args)
     print(text)
     if args.write_readme:
-        write_readme(text)
+        write_readme(MARKER, text)
     return 0
 
 

@@ -17,9 +17,9 @@ import os
 import platform
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import percentile, timed_loop, write_readme
+
 API = "/api/v1"
 WARMUP_SECONDS = 1.0
 ROUNDS = 5
@@ -32,29 +32,9 @@ class BadResponse(Exception):
     """A response that is not the expected one: counted as an error, not as a request served."""
 
 
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
-
-
-async def _loop(call, seconds: float) -> tuple[list[float], int]:
-    latencies, errors = [], 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        start = time.perf_counter()
-        try:
-            await call()
-            latencies.append(time.perf_counter() - start)
-        except Exception:
-            errors += 1
-    return latencies, errors
-
-
 async def _measure(call, concurrency: int, seconds: float) -> dict:
     started = time.perf_counter()
-    results = await asyncio.gather(*(_loop(call, seconds) for _ in range(concurrency)))
+    results = await asyncio.gather(*(timed_loop(call, seconds) for _ in range(concurrency)))
     # The last requests finish after the deadline: count the time they really took.
     return {
         "elapsed": time.perf_counter() - started,
@@ -185,17 +165,6 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    start, end = f"<!-- {MARKER} -->", f"<!-- /{MARKER} -->"
-    if start not in content or end not in content:
-        raise SystemExit(f"README.md has no {start} ... {end} markers")
-    before, _, rest = content.partition(start)
-    _, _, after = rest.partition(end)
-    readme.write_text(f"{before}{start}\n{text}\n{end}{after}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of load per endpoint")
@@ -206,7 +175,7 @@ def main() -> int:
     text = table(run(args), args)
     print(text)
     if args.write_readme:
-        write_readme(text)
+        write_readme(MARKER, text)
     return 0
 
 

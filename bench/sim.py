@@ -14,11 +14,10 @@ import asyncio
 import json
 import subprocess
 import sys
-import time
 import urllib.request
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchlib import percentile, timed_loop, write_readme
+
 EXCHANGES = ("binance", "kraken", "coinbase", "kucoin")
 SYMBOLS = {"binance": "BTC/USDT", "kraken": "BTC/USD", "coinbase": "BTC/USD", "kucoin": "BTC/USDT"}
 BALANCES = {
@@ -29,28 +28,8 @@ BALANCES = {
 }
 
 
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
-
-
-async def _loop(call, seconds: float) -> tuple[list[float], int]:
-    latencies, errors = [], 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        start = time.perf_counter()
-        try:
-            await call()
-            latencies.append(time.perf_counter() - start)
-        except Exception:
-            errors += 1
-    return latencies, errors
-
-
 async def _measure(make_call, concurrency: int, seconds: float) -> dict:
-    results = await asyncio.gather(*(_loop(make_call(i), seconds) for i in range(concurrency)))
+    results = await asyncio.gather(*(timed_loop(make_call(i), seconds) for i in range(concurrency)))
     latencies = [x for lat, _ in results for x in lat]
     return {
         "rps": len(latencies) / seconds,
@@ -142,15 +121,6 @@ def table(rows: list[dict], seconds: float, concurrency: int) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    start, end = "<!-- bench:sim -->", "<!-- /bench:sim -->"
-    before, _, rest = content.partition(start)
-    _, _, after = rest.partition(end)
-    readme.write_text(f"{before}{start}\n{text}\n{end}{after}")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -165,7 +135,7 @@ def main() -> int:
     text = table(rows, args.seconds, args.concurrency)
     print(text)
     if args.write_readme:
-        write_readme(text)
+        write_readme("bench:sim", text)
     return 0
 
 

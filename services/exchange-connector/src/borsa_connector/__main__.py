@@ -9,7 +9,6 @@ import logging
 import sys
 import time
 
-import msgspec
 import structlog
 
 from borsa_proto import encode
@@ -196,5 +195,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-__all__ = ["Connector", "main", "msgspec"]

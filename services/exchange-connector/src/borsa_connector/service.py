@@ -11,7 +11,6 @@ from nats.aio.client import Client
 from nats.micro import Request, add_service
 from nats.micro.service import Service
 
-from borsa_proto import encode
 from borsa_proto import requests as rq
 from borsa_proto.exchange import MarketsReply
 from borsa_proto.orders import OpenOrdersReply
@@ -154,6 +153,3 @@ async def _now(value):
 
 async def _open_orders(api: CcxtExchangeAPI, request: rq.OpenOrdersRequest) -> OpenOrdersReply:
     return OpenOrdersReply(orders=await api.open_orders(request.account, request.symbol))
-
-
-__all__ = ["ConnectorService", "encode"]

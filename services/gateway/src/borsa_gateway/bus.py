@@ -7,8 +7,14 @@ import time
 
 from nats.aio.client import Client
 
-from borsa_proto.exchange import Describe, Market, MarketsReply
-from borsa_proto.requests import CredentialsCheckRequest, DescribeRequest, MarketRequest, MarketsRequest
+from borsa_proto.exchange import CredentialsCheckReply, Describe, Market, MarketsReply, Ticker
+from borsa_proto.requests import (
+    CredentialsCheckRequest,
+    DescribeRequest,
+    MarketRequest,
+    MarketsRequest,
+    TickerRequest,
+)
 from borsa_proto.subjects import SERVICE_NAME, exchange_subject
 from borsa_runtime.request import request
 
@@ -67,9 +73,7 @@ class Connectors:
             self.nc, exchange_subject(exchange, "market"), MarketRequest(symbol=symbol), Market, timeout=self.timeout
         )
 
-    async def check_credentials(self, exchange: str, sealed: str, mode: str):
-        from borsa_proto.exchange import CredentialsCheckReply
-
+    async def check_credentials(self, exchange: str, sealed: str, mode: str) -> CredentialsCheckReply:
         return await request(
             self.nc,
             exchange_subject(exchange, "credentials.check"),
@@ -78,10 +82,7 @@ class Connectors:
             timeout=self.timeout * 2,
         )
 
-    async def ticker(self, exchange: str, symbol: str):
-        from borsa_proto.exchange import Ticker
-        from borsa_proto.requests import TickerRequest
-
+    async def ticker(self, exchange: str, symbol: str) -> Ticker:
         return await request(
             self.nc, exchange_subject(exchange, "ticker"), TickerRequest(symbol=symbol), Ticker, timeout=self.timeout
         )

@@ -57,6 +57,7 @@ class Quirks(TypedDict, total=False):
     ohlcv_max_limit: int
     modes: tuple[str, ...]
     notes: tuple[str, ...]
+    key_refusals: tuple[str, ...]
 
 
 DEFAULT_QUIRKS: Quirks = {
@@ -76,6 +77,8 @@ DEFAULT_QUIRKS: Quirks = {
     "ohlcv_max_limit": 500,
     "modes": ("live", "paper"),
     "notes": (),
+    # Exchange error texts that mean "this key was refused" where ccxt maps them to a generic error.
+    "key_refusals": (),
 }
 
 CREDENTIAL_LABELS = {
@@ -91,10 +94,6 @@ CREDENTIAL_LABELS = {
 }
 SECRET_FIELDS = {"secret", "password", "privateKey", "token"}
 KEY_MODES = ("live", "sandbox", "paper")
-# Answers that refuse a key but that ccxt 4.5.90 leaves a plain ExchangeError (so people would read `internal`).
-# Kraken answers a wrong private key with EAPI:Invalid signature; ccxt's kraken.py maps only EAPI:Invalid key
-# (research/ccxt-offline.md section 5).
-KEY_REFUSALS: dict[str, tuple[str, ...]] = {"kraken": ("EAPI:Invalid signature",)}
 HAS_KEYS = (
     "fetchTicker",
     "fetchTickers",
@@ -340,7 +339,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
             )
         client = self.new_client(credentials, sandbox=mode == "sandbox")
         exact = client.exceptions.setdefault("exact", {})  # each ccxt instance holds its own copy
-        for code in KEY_REFUSALS.get(self.ccxt_id, ()):
+        for code in self.q["key_refusals"]:
             exact[code] = ccxt_async.AuthenticationError
         return client
 

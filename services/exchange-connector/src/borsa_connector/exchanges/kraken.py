@@ -17,6 +17,8 @@ class KrakenAPI(CcxtExchangeAPI):
         "secret_format": "base64",
         "credential_labels": {"apiKey": "API key", "secret": "Private key (base64)"},
         "ohlcv_max_limit": 720,
+        # A wrong private key is "EAPI:Invalid signature", which ccxt 4.5.90 raises as a plain ExchangeError.
+        "key_refusals": ("EAPI:Invalid signature",),
         "notes": (
             "Fees start at 0.25% maker and 0.40% taker, charged in the quote currency.",
             "Each pair has its own minimum volume (ordermin) and minimum cost (costmin).",

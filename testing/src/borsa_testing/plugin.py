@@ -53,26 +53,34 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-@pytest.fixture
-def fresh_database(database_url: str) -> Iterator[str]:
-    """A new, empty database for one test, dropped afterwards; yields its DSN."""
+def _admin(database_url: str, sql: str) -> None:
     import asyncpg
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-
-    async def admin(sql: str) -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(database_url)
         try:
             await conn.execute(sql)
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    asyncio.run(run())
+
+
+def _create_database(database_url: str) -> tuple[str, str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    _admin(database_url, f'CREATE DATABASE "{name}"')
     base, _, _ = database_url.rpartition("/")
+    return name, f"{base}/{name}"
+
+
+@pytest.fixture
+def fresh_database(database_url: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards; yields its DSN."""
+    name, dsn = _create_database(database_url)
     try:
-        yield f"{base}/{name}"
+        yield dsn
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -82,6 +90,26 @@ def migrated_database(fresh_database: str) -> str:
 
     asyncio.run(migrate(fresh_database))
     return fresh_database
+
+
+@pytest.fixture(scope="session")
+def database_factory(database_url: str) -> Iterator[Callable[[], str]]:
+    """Make migrated databases that outlive one test (for module-scoped services); all dropped at the end."""
+    from borsa_db import migrate
+
+    names: list[str] = []
+
+    def make() -> str:
+        name, dsn = _create_database(database_url)
+        names.append(name)
+        asyncio.run(migrate(dsn))
+        return dsn
+
+    try:
+        yield make
+    finally:
+        for name in names:
+            _admin(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

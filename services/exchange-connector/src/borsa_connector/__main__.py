@@ -17,13 +17,17 @@ from borsa_proto.subjects import market_events
 from borsa_runtime.bus import GracefulShutdown, connect, run_service
 from borsa_runtime.logging import configure_logging, log_context
 from borsa_runtime.settings import SettingsError
+from borsa_runtime.streams import ensure_orders_stream
 
 from .accounts import AccountStore
 from .exchanges.registry import resolve_exchange
 from .metrics import Metrics
+from .order_store import OrderStore, new_instance_id
+from .orders import OrderDesk
 from .ops import OpsServer
 from .service import ConnectorService
 from .settings import ConnectorSettings
+from .tracker import OrderTracker
 from .watch import WatchManager
 
 log = structlog.get_logger("borsa.connector")
@@ -47,6 +51,7 @@ class Connector:
             sim_url=settings.sim_url,
             timeout_ms=settings.request_timeout_ms,
             rate_limit_scale=settings.rate_limit_scale,
+            rate_share=settings.rate_share,
             on_throttle=self.metrics.observe_throttle,
         )
         self.accounts = AccountStore(
@@ -92,6 +97,26 @@ class Connector:
                 log.warning("market load failed; retrying", error=str(exc), retry_in_s=delay)
                 attempt += 1
                 await asyncio.sleep(delay)
+
+    async def start_orders(self, shutdown: GracefulShutdown) -> None:
+        """Orders need the database (the durable record of every create) and JetStream (their events)."""
+        if not self.settings.database_url:
+            return
+        instance = new_instance_id(self.api.id)
+        store = OrderStore(self.settings.database_url, self.api.id, instance)
+        await store.start()
+        shutdown.on_shutdown(store.close)
+        js = self.nc.jetstream()
+        await ensure_orders_stream(js)
+        tracker = OrderTracker(js, self.api, self.accounts, store, interval_s=self.settings.order_poll_ms / 1000)
+        desk = OrderDesk(
+            self.api, self.accounts, store, tracker, request_timeout_s=self.settings.request_timeout_ms / 1000
+        )
+        tracker.desk = desk
+        self.api.desk = desk
+        await tracker.start()
+        shutdown.on_shutdown(tracker.stop)
+        log.info("orders recorded and tracked", instance=instance)
 
     async def refresh_loop(self) -> None:
         period = self.settings.markets_refresh_minutes * 60
@@ -139,6 +164,7 @@ class Connector:
             await self.load_markets(shutdown)
             if shutdown.requested:
                 return
+            await self.start_orders(shutdown)
             watcher = WatchManager(
                 self.nc,
                 self.api,

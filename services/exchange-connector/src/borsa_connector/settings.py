@@ -17,6 +17,10 @@ class ConnectorSettings(Settings, kw_only=True, frozen=True):
     # Multiplies the exchange's request budget: below 1 when replicas share one IP, above 1 against the simulator
     # started with the same --rate-limit-scale.
     rate_limit_scale: float = msgspec.field(default=1.0, name="BORSA_RATE_LIMIT_SCALE")
+    # How often open orders are polled per account (sooner right after a create or cancel).
+    order_poll_ms: int = msgspec.field(default=2000, name="BORSA_ORDER_POLL_MS")
+    # This replica's share of every budget (0.5 with two replicas behind one egress IP).
+    rate_share: float = msgspec.field(default=1.0, name="BORSA_RATE_SHARE")
     http_host: str = msgspec.field(default="127.0.0.1", name="BORSA_CONNECTOR_HTTP_HOST")
     http_port: int = msgspec.field(default=0, name="BORSA_CONNECTOR_HTTP_PORT")
     replica_id: str = msgspec.field(default="", name="BORSA_REPLICA_ID")
@@ -33,12 +37,15 @@ class ConnectorSettings(Settings, kw_only=True, frozen=True):
             ("BORSA_WATCH_INTERVAL_MS", self.watch_interval_ms, 50),
             ("BORSA_WATCH_LEASE_MS", self.watch_lease_ms, 100),
             ("BORSA_REQUEST_TIMEOUT_MS", self.request_timeout_ms, 100),
+            ("BORSA_ORDER_POLL_MS", self.order_poll_ms, 50),
             ("BORSA_RATE_LIMIT_SCALE", self.rate_limit_scale, 0.0001),
             ("BORSA_ACCOUNT_CLIENTS_MAX", self.account_clients_max, 1),
             ("BORSA_ACCOUNT_RECHECK_SECONDS", self.account_recheck_seconds, 1),
         ):
             if value < low:
                 raise ValueError(f"{name} must be at least {low}, got {value}")
+        if not 0 < self.rate_share <= 1:
+            raise ValueError(f"BORSA_RATE_SHARE must be above 0 and at most 1, got {self.rate_share}")
         if not 0 <= self.http_port <= 65535:
             raise ValueError(f"BORSA_CONNECTOR_HTTP_PORT must be between 0 and 65535, got {self.http_port}")
         if self.sealing_key is not None:

@@ -47,10 +47,11 @@ CREATE TABLE connector_orders (
     PRIMARY KEY (exchange_name, account_id, client_order_id),
     UNIQUE (exchange_name, account_id, sent_client_order_id)
 )""",
-    # Order tracking reads the orders that may still change: open, or not known yet.
+    # Order tracking reads the orders that need it: open, not known yet, or whose last state is not published yet.
     """
-CREATE INDEX connector_orders_live ON connector_orders (exchange_name, account_id)
-    WHERE state <> 'rejected' AND (status IS NULL OR status = 'open')""",
+CREATE INDEX connector_orders_pending ON connector_orders (exchange_name, account_id)
+    WHERE state <> 'rejected' AND (status IS NULL OR status = 'open' OR published IS NULL
+                                   OR published NOT LIKE status || ':%')""",
     "CREATE INDEX connector_orders_by_id ON connector_orders (exchange_name, account_id, order_id)",
     """
 CREATE TABLE connector_fills (

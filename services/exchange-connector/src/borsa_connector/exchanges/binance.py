@@ -8,7 +8,13 @@ from .ccxt_api import CcxtExchangeAPI, Quirks
 class BinanceAPI(CcxtExchangeAPI):
     quirks: Quirks = {
         # Defaults also load futures (/fapi, /dapi) and, with keys, sapi currencies and margin pairs.
-        "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
+        # orders.open for every symbol is allowed (it costs 80 weight instead of 6; the budget counts that).
+        "options": {
+            "fetchMarkets": {"types": ["spot"]},
+            "fetchCurrencies": False,
+            "fetchMargins": False,
+            "fetchOpenOrders": {"warnWithoutSymbol": False},
+        },
         # newClientOrderId: unique among OPEN orders only, ^[a-zA-Z0-9-_]{1,36}$ (rest-api.md, POST /api/v3/order).
         "client_order_id_max_length": 36,
         "fetch_order_by_client_id": True,  # origClientOrderId

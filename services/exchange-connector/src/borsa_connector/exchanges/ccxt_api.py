@@ -30,7 +30,7 @@ from borsa_runtime.errors import AuthFailed, BadRequest, BorsaError, Internal, N
 from borsa_runtime.redact import MASK
 from borsa_runtime.simurl import point_to_sim
 
-from ..budget import RateBudget
+from ..budget import Budgets
 from ..errors import translate
 from ..markets import market_changes, market_from_ccxt
 from ..symbols import SymbolIndex, normalize
@@ -38,6 +38,7 @@ from .base import BaseExchangeAPI
 
 if TYPE_CHECKING:
     from ..accounts import AccountStore
+    from ..orders import OrderDesk
 
 log = structlog.get_logger("borsa.connector.exchange")
 
@@ -52,6 +53,8 @@ class Quirks(TypedDict, total=False):
     client_order_id_max_length: int
     client_order_id_pattern: str
     fetch_order_by_client_id: bool
+    market_buy_needs_price: bool
+    market_options: tuple[str, ...]
     secret_format: str
     credential_labels: dict[str, str]
     ohlcv_max_limit: int
@@ -71,6 +74,10 @@ DEFAULT_QUIRKS: Quirks = {
     "client_order_id_pattern": r"^[A-Za-z0-9_-]+$",
     # Can ccxt fetch an order by client id? Where it cannot, the order is found by scanning open and closed orders.
     "fetch_order_by_client_id": False,
+    # ccxt options that load_markets fills and parsing needs: copied from the public client to account clients.
+    "market_options": (),
+    # A market buy is sized in the quote currency, so ccxt needs a price to turn the amount into a cost.
+    "market_buy_needs_price": False,
     # How the secret is written: plain text, base64 (Kraken) or a PEM private key (Coinbase CDP keys).
     "secret_format": "plain",
     "credential_labels": {},
@@ -130,6 +137,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
         sim_url: str | None = None,
         timeout_ms: int = 10_000,
         rate_limit_scale: float = 1.0,
+        rate_share: float = 1.0,
         on_throttle: Callable[[str, float], None] | None = None,
         ccxt_id: str | None = None,
     ) -> None:
@@ -141,6 +149,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
         self.sim_url = sim_url
         self.timeout_ms = timeout_ms
         self.rate_limit_scale = rate_limit_scale
+        self.rate_share = rate_share
         self.on_throttle = on_throttle
         self.public = self.new_client()
         self._markets: dict[str, Market] = {}
@@ -148,7 +157,9 @@ class CcxtExchangeAPI(BaseExchangeAPI):
         self.loaded_at: float | None = None
 
     # -- clients ----------------------------------------------------------------------------------------------
-    def new_client(self, credentials: dict[str, str] | None = None, *, sandbox: bool = False):
+    def new_client(
+        self, credentials: dict[str, str] | None = None, *, sandbox: bool = False, account: str | None = None
+    ):
         """A ccxt client pointed where this connector points (the simulator under BORSA_SIM_URL), sharing the
         process's loaded markets so no account client ever calls load_markets itself."""
         cls = getattr(ccxt_async, self.ccxt_id)
@@ -165,17 +176,22 @@ class CcxtExchangeAPI(BaseExchangeAPI):
             client.set_sandbox_mode(True)
         if self.sim_url:
             point_to_sim(client, self.sim_url)
-        if not hasattr(self, "budget"):
+        if not hasattr(self, "budgets"):
             report = self.on_throttle
-            self.budget = RateBudget.for_ccxt(
+            self.budgets = Budgets(
+                self.id,
                 client.rateLimit,
-                self.rate_limit_scale,
+                scale=self.rate_limit_scale,
+                share=self.rate_share,
                 on_wait=(lambda seconds: report(self.id, seconds)) if report else None,
             )
-        self.budget.attach(client)
+        self.budgets.attach(client, account)
         public = getattr(self, "public", None)
         if public is not None and public.markets:
             client.set_markets(public.markets, public.currencies)
+            for key in self.q["market_options"]:  # tables load_markets keeps in options, not in markets
+                if key in public.options:
+                    client.options[key] = public.options[key]
         return client
 
     @asynccontextmanager
@@ -282,28 +298,39 @@ class CcxtExchangeAPI(BaseExchangeAPI):
             mode="sim" if self.sim_url else "live",
             required_credentials=self.credential_fields(),
             has={key: bool(has.get(key)) for key in HAS_KEYS},
-            rate_limits=RateLimits(interval_ms=max(1, int(1000 / self.budget.rate))),
+            rate_limits=RateLimits(interval_ms=max(1, int(1000 / self.budgets.rate))),
             markets_count=len(self._markets),
             status="ok" if self.ready else "unknown",
             modes=modes,
             notes=list(self.q["notes"]),
         )
 
-    # -- trading: built with per-account clients, order tracking and budgets ----------------------------------
-    def _trading(self, verb: str) -> NotSupported:
-        return NotSupported(f"{verb} is not served by this connector build yet", exchange=self.id)
+    # -- trading: orders.OrderDesk (exactly once, tracked); the connector sets `desk` when it has a database ------
+    desk: OrderDesk | None = None
+
+    def _desk(self) -> OrderDesk:
+        if self.desk is None:
+            raise NotSupported(
+                f"the {self.id} connector has no DATABASE_URL, so it cannot record orders; it serves market data only",
+                exchange=self.id,
+            )
+        return self.desk
+
+    async def prepare_trading(self, client) -> None:
+        """Run once per account client before its first order call; exchanges that must learn something about the
+        account first override it."""
 
     async def create_order(self, request: OrderCreateRequest) -> Order:
-        raise self._trading("order.create")
+        return await self._desk().create(request)
 
     async def get_order(self, account: str, symbol: str, id: str | None, client_order_id: str | None) -> Order:
-        raise self._trading("order.get")
+        return await self._desk().get(account, symbol, id, client_order_id)
 
     async def cancel_order(self, account: str, symbol: str, id: str | None, client_order_id: str | None) -> Order:
-        raise self._trading("order.cancel")
+        return await self._desk().cancel(account, symbol, id, client_order_id)
 
     async def open_orders(self, account: str, symbol: str | None) -> list[Order]:
-        raise self._trading("orders.open")
+        return await self._desk().open_orders(account, symbol)
 
     # -- API keys: checks and balances (accounts.py keeps one client per stored key) --------------------------
     accounts: AccountStore | None = None
@@ -329,7 +356,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
             raise BadRequest(f"secret for {self.id} must be base64, exactly as the exchange shows it", exchange=self.id)
         return credentials
 
-    def account_client(self, credentials: dict[str, str], mode: str):
+    def account_client(self, credentials: dict[str, str], mode: str, account: str | None = None):
         """A ccxt client holding one key; a sandbox key talks to the exchange's testnet."""
         if mode not in KEY_MODES or mode == "paper":
             raise BadRequest(f"a {mode} key has no exchange client; modes with one are live and sandbox")
@@ -337,7 +364,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
             raise NotSupported(
                 f"{self.id} has no sandbox (ccxt knows no testnet for it); use a live or paper key", exchange=self.id
             )
-        client = self.new_client(credentials, sandbox=mode == "sandbox")
+        client = self.new_client(credentials, sandbox=mode == "sandbox", account=account)
         exact = client.exceptions.setdefault("exact", {})  # each ccxt instance holds its own copy
         for code in self.q["key_refusals"]:
             exact[code] = ccxt_async.AuthenticationError
@@ -384,18 +411,15 @@ class CcxtExchangeAPI(BaseExchangeAPI):
     async def check_account(self, account: str) -> CredentialsCheckReply:
         """A stored key, through its cached client."""
         async with self._store().lease(account) as lease:
-            if lease.client is None:
+            if getattr(lease.client, "paper", False):
                 return CredentialsCheckReply(ok=True)
             async with self.key_calling(lease.client):
                 await lease.client.fetch_balance()
         return CredentialsCheckReply(ok=True, balances_visible=True)
 
     async def balance(self, account: str) -> BalanceReply:
-        async with self._store().lease(account) as lease:
-            if lease.client is None:
-                raise NotSupported(f"balances of paper account {account} are not served yet", exchange=self.id)
-            async with self.key_calling(lease.client):
-                raw = await lease.client.fetch_balance()
+        async with self._store().lease(account) as lease, self.key_calling(lease.client):
+            raw = await lease.client.fetch_balance()
         return balance_reply(raw)
 
 

@@ -12,6 +12,8 @@ class CoinbaseAPI(CcxtExchangeAPI):
         "client_order_id_max_length": 64,
         # ccxt asks /orders/historical/None for a client id: orders are found by scanning instead.
         "fetch_order_by_client_id": False,
+        # ccxt turns amount x price into quote_size for a market buy (createMarketBuyOrderRequiresPrice).
+        "market_buy_needs_price": True,
         # CDP keys: the key name is organizations/{org}/apiKeys/{id} and the secret an EC private key in PEM;
         # ccxt picks ES256 JWT auth from that shape (Ed25519 and legacy HMAC keys sign differently).
         "secret_format": "pem",

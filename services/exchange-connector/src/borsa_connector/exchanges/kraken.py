@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from .ccxt_api import CcxtExchangeAPI, Quirks
 
 
@@ -17,6 +19,8 @@ class KrakenAPI(CcxtExchangeAPI):
         "secret_format": "base64",
         "credential_labels": {"apiKey": "API key", "secret": "Private key (base64)"},
         "ohlcv_max_limit": 720,
+        # Orders name their pair by altname (XBTUSD); ccxt resolves it through options built by load_markets.
+        "market_options": ("marketsByAltname",),
         # A wrong private key is "EAPI:Invalid signature", which ccxt 4.5.90 raises as a plain ExchangeError.
         "key_refusals": ("EAPI:Invalid signature",),
         "notes": (
@@ -24,3 +28,19 @@ class KrakenAPI(CcxtExchangeAPI):
             "Each pair has its own minimum volume (ordermin) and minimum cost (costmin).",
         ),
     }
+
+    def account_client(self, credentials: dict[str, str], mode: str, account: str | None = None):
+        """Kraken refuses a nonce lower than one it has seen (EAPI:Invalid nonce): requests signed first must arrive
+        first, so one key's private requests go one at a time (signing and sending under one lock)."""
+        client = super().account_client(credentials, mode, account)
+        lock = asyncio.Lock()
+        fetch2 = client.fetch2
+
+        async def serialized(path, api="public", method="GET", params=None, config=None):
+            if api == "private":
+                async with lock:
+                    return await fetch2(path, api, method, params or {}, config or {})
+            return await fetch2(path, api, method, params or {}, config or {})
+
+        client.fetch2 = serialized
+        return client

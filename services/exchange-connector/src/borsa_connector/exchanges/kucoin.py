@@ -21,3 +21,8 @@ class KucoinAPI(CcxtExchangeAPI):
             "Each market has a minimum size (baseMinSize) and minimum funds (quoteMinSize).",
         ),
     }
+
+    async def prepare_trading(self, client) -> None:
+        # Account clients share the public client's markets and never run load_markets, which is where ccxt asks
+        # whether the account trades on the HF or the classic order endpoints: ask once per account client.
+        await client.load_migration_status()

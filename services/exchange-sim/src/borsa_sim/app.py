@@ -109,7 +109,7 @@ def _wrap(sim: Sim, dialect: Dialect, handler, private: bool, weight: float, tem
         fault = sim.faults.pick(exchange, request.method, call.path)
         if fault is not None:
             sim.stats.count(exchange, endpoint, "faults")
-            if fault.latency_ms:
+            if fault.latency_ms and fault.phase == "before":
                 await asyncio.sleep(fault.latency_ms / 1000)
             if fault.phase == "before":
                 spoiled = await _spoil(dialect, fault)
@@ -117,6 +117,8 @@ def _wrap(sim: Sim, dialect: Dialect, handler, private: bool, weight: float, tem
                     return spoiled
         response = await _dispatch(sim, dialect, call, handler, private, weight, endpoint)
         if fault is not None and fault.phase == "after":
+            if fault.latency_ms:  # the request took effect; its answer is late
+                await asyncio.sleep(fault.latency_ms / 1000)
             spoiled = await _spoil(dialect, fault)
             if spoiled is not None:
                 return spoiled

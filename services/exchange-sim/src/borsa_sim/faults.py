@@ -24,7 +24,7 @@ class Fault:
     method: str | None = None
     error_rate: float = 1.0  # probability that a matching request is hit
     status: int | None = None  # answer with this HTTP status and the exchange's error body for it
-    latency_ms: int = 0  # delay before answering
+    latency_ms: int = 0  # delay before answering: before the request takes effect, or after it in phase "after"
     timeout: bool = False  # never answer (until the client gives up)
     phase: str = "before"
     count: int | None = None  # how many more requests to hit; None: until cleared

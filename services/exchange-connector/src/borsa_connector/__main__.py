@@ -22,9 +22,9 @@ from borsa_runtime.streams import ensure_orders_stream
 from .accounts import AccountStore
 from .exchanges.registry import resolve_exchange
 from .metrics import Metrics
+from .ops import OpsServer
 from .order_store import OrderStore, new_instance_id
 from .orders import OrderDesk
-from .ops import OpsServer
 from .service import ConnectorService
 from .settings import ConnectorSettings
 from .tracker import OrderTracker

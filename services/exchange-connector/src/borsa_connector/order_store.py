@@ -262,21 +262,36 @@ class OrderStore:
         )
 
     # -- tracking ---------------------------------------------------------------------------------------------
-    async def pending(self) -> list[Claim]:
-        """Orders of this instance that need tracking: open (or not known yet), or whose latest state has not been
-        published. Orders of connector instances that are gone are adopted first, so a restart reconciles them."""
-        pool = self._pool()
-        await pool.execute(
+    async def adopt_orphans(self) -> int:
+        """Take over the tracking of orders whose connector instance is gone (its database session ended): after a
+        restart, this is how the new process learns what its predecessor left open."""
+        result = await self._pool().execute(
             f"UPDATE connector_orders SET claimed_by = $2 WHERE exchange_name = $1 AND {PENDING} AND claimed_by <> $2"
             " AND claimed_by NOT IN (SELECT application_name FROM pg_stat_activity WHERE application_name <> '')",
             self.exchange,
             self.instance,
             timeout=DB_TIMEOUT_SECONDS,
         )
-        rows = await pool.fetch(
-            f"SELECT {_COLUMNS} FROM connector_orders WHERE exchange_name = $1 AND claimed_by = $2 AND {PENDING}"
-            " ORDER BY created_at",
+        return int(result.rsplit(" ", 1)[-1])
+
+    async def pending_accounts(self) -> list[str]:
+        rows = await self._pool().fetch(
+            f"SELECT DISTINCT account_id FROM connector_orders WHERE exchange_name = $1 AND claimed_by = $2"
+            f" AND {PENDING}",
             self.exchange,
+            self.instance,
+            timeout=DB_TIMEOUT_SECONDS,
+        )
+        return [str(r["account_id"]) for r in rows]
+
+    async def pending(self, account: str) -> list[Claim]:
+        """Orders of this instance and account that need tracking: open (or not known yet), or whose latest state
+        has not been published."""
+        rows = await self._pool().fetch(
+            f"SELECT {_COLUMNS} FROM connector_orders WHERE exchange_name = $1 AND account_id = $2"
+            f" AND claimed_by = $3 AND {PENDING} ORDER BY created_at",
+            self.exchange,
+            uuid.UUID(account),
             self.instance,
             timeout=DB_TIMEOUT_SECONDS,
         )

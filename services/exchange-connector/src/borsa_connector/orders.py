@@ -309,7 +309,7 @@ class OrderDesk:
         if claim.type == OrderType.MARKET and raw.get("status") is None:
             order = await self._fresh(lease, market, claim, order.id, fallback=order)  # sparse: what filled?
         await self.store.placed(claim.account, claim.client_order_id, order)
-        self._observe(order)
+        self._observe(order, created=True)
         return order
 
     async def _resolve(self, lease: Lease, market: Market, claim: Claim, error: E.BorsaError) -> Order:
@@ -347,7 +347,7 @@ class OrderDesk:
             side=claim.side,
         )
         await self.store.placed(account, claim.client_order_id, order)
-        self._observe(order)
+        self._observe(order, created=True)
         return order
 
     async def _current(self, lease: Lease, market: Market, claim: Claim) -> Order:
@@ -423,9 +423,9 @@ class OrderDesk:
         await self._adopt(claim.account, market, claim, raw)
         return await self.store.get(claim.account, claim.client_order_id) or claim
 
-    def _observe(self, order: Order) -> None:
+    def _observe(self, order: Order, *, created: bool = False) -> None:
         if self.tracker is not None:
-            self.tracker.observe(order)
+            self.tracker.observe(order, created=created)
 
     # -- order.get / order.cancel / orders.open ---------------------------------------------------------------
     async def get(self, account: str, symbol: str, id: str | None, client_order_id: str | None) -> Order:

@@ -76,7 +76,7 @@ class OrderTracker:
         store: OrderStore,
         *,
         interval_s: float = 2.0,
-        min_gap_s: float = 0.2,
+        min_gap_s: float = 1.0,
     ) -> None:
         self.js = js
         self.api = api
@@ -89,22 +89,37 @@ class OrderTracker:
         self._workers: dict[str, asyncio.Task] = {}
         self._loop: asyncio.Task | None = None
         self._closed_at: dict[str, float] = {}
+        self._tasks: set[asyncio.Task] = set()
         self.events_published = 0
 
     async def start(self) -> None:
         self._loop = asyncio.create_task(self._poll_forever())
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._loop, *self._workers.values()) if t is not None]
+        tasks = [t for t in (self._loop, *self._workers.values(), *self._tasks) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def observe(self, order: Order) -> None:
-        """An order changed under our eyes (created, canceled, fetched): track it soon."""
-        self.poke(order.account)
+    def observe(self, order: Order, *, created: bool = False) -> None:
+        """An order changed under our eyes. A new order resting untouched is published at once (nothing to ask the
+        exchange); anything else is left to a pass over its account, soon."""
+        untouched = order.status == OrderStatus.OPEN and order.filled == 0
+        if created and untouched:
+            task = asyncio.create_task(self._publish_created(order))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        elif not untouched:  # filled some, or ended: its trades and final event need a pass
+            self.poke(order.account)
+
+    async def _publish_created(self, order: Order) -> None:
+        try:
+            await self.publish(order, [])
+            await self.store.published(order.account, order.client_order_id, mark_of(order))
+        except Exception as exc:  # the next pass publishes it (same event id, so never twice)
+            log.warning("created event not published yet", order_id=order.id, error=f"{type(exc).__name__}: {exc}")
 
     def poke(self, account: str) -> None:
         self._wanted.setdefault(account, asyncio.Event()).set()
@@ -115,7 +130,8 @@ class OrderTracker:
     async def _poll_forever(self) -> None:
         while True:
             try:
-                for account in sorted({c.account for c in await self.store.pending()}):
+                await self.store.adopt_orphans()
+                for account in await self.store.pending_accounts():
                     self.poke(account)
             except Exception as exc:  # the database may be away for a moment: try again next round
                 log.warning("order tracking round failed", error=f"{type(exc).__name__}: {exc}")
@@ -138,7 +154,7 @@ class OrderTracker:
     # -- one pass ---------------------------------------------------------------------------------------------
     async def sync(self, account: str) -> int:
         """Bring every tracked order of `account` up to date; returns the number of events published."""
-        claims = [c for c in await self.store.pending() if c.account == account]
+        claims = await self.store.pending(account)
         if not claims:
             return 0
         published = 0

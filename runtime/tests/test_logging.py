@@ -168,3 +168,13 @@ def test_console_on_a_terminal() -> None:
 def test_bad_level_or_format(level: str, fmt: str) -> None:
     with pytest.raises(ValueError, match="use one of"):
         configure_logging("x", level, fmt)
+
+
+def test_exchange_libraries_never_log_requests_even_at_debug() -> None:
+    """ccxt logs each request's headers (API keys, signatures) at DEBUG: capped at INFO whatever the level."""
+    out = io.StringIO()
+    configure_logging("test", "debug", "json", stream=out)
+    logging.getLogger("ccxt.base.exchange").debug("GET https://api.example X-MBX-APIKEY: abcd1234")
+    logging.getLogger("borsa.other").debug("kept")
+    assert "X-MBX-APIKEY" not in out.getvalue()
+    assert "kept" in out.getvalue()

@@ -31,6 +31,9 @@ def _add_service(service: str) -> Processor:
     return add_service
 
 
+QUIET_AT_DEBUG = ("ccxt", "aiohttp.client")
+
+
 def configure_logging(
     service: str, level: str | int = "info", fmt: str = "auto", *, stream: TextIO | None = None
 ) -> None:
@@ -78,6 +81,10 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(numeric)
+    # These libraries log whole requests at DEBUG: headers with API keys, signatures, JWTs, KuCoin passphrases.
+    # Those never reach a log, whatever the level asked for.
+    for name in QUIET_AT_DEBUG:
+        logging.getLogger(name).setLevel(max(logging.INFO, numeric))
 
 
 @contextmanager

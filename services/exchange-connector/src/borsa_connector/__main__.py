@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 import time
 
@@ -205,9 +204,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"borsa-connector: {exc}", file=sys.stderr)
         return 2
     configure_logging("exchange-connector", settings.log_level, settings.log_format)
-    # ccxt logs every request's headers and body at debug: API keys, signatures, JWTs, KuCoin passphrases. Those
-    # never go to a log, whatever LOG_LEVEL says.
-    logging.getLogger("ccxt").setLevel(max(logging.INFO, logging.getLogger().level))
     if not settings.exchange:
         print("borsa-connector: --exchange (or BORSA_EXCHANGE) is required", file=sys.stderr)
         return 2

@@ -281,6 +281,8 @@ async def test_an_order_below_the_minimum_is_refused_without_calling_the_exchang
     assert "kraken" in caught.value.message
     assert create_requests(await admin.stats(), "kraken") == before
     assert await db.fetchval("SELECT count(*) FROM connector_orders WHERE account_id = $1", uuid.UUID(account)) == 0
+    await create(nc, "kraken", account=account, side="buy", type="market", amount=rules.limits.amount.min * 2)
+    assert create_requests(await admin.stats(), "kraken") == before + 1  # the count does see a create
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES)

@@ -21,7 +21,8 @@ import pytest
 
 from borsa_proto import requests as rq
 from borsa_proto.exchange import BalanceReply, CredentialsCheckReply, Describe, Market
-from borsa_proto.subjects import account_revoked, balance, credentials_check, describe, market
+from borsa_proto.orders import Order
+from borsa_proto.subjects import account_revoked, balance, credentials_check, describe, market, order_create
 from borsa_runtime import errors as E
 from borsa_runtime.request import request
 from borsa_runtime.sealing import generate_keypair, seal, to_wire
@@ -382,8 +383,8 @@ async def test_a_stored_paper_account_needs_no_client(connector, nc, db):
     process = connector("kraken")
     key = await store_key(db, "kraken", None, mode="paper")
     assert await check(nc, "kraken", account=key) == CredentialsCheckReply(ok=True)
-    with pytest.raises(E.NotSupported, match="paper account"):
-        await get_balance(nc, "kraken", key)
+    # Its balances are the connector's own (paper mode): the default starting set, no exchange call.
+    assert (await get_balance(nc, "kraken", key)).balances["USD"].free == Decimal("10000")
     assert metric(process.ops_url, "borsa_connector_account_clients_opened_total") == 0
 
 
@@ -414,6 +415,12 @@ async def test_a_database_that_is_down_is_retryable(connector, nc, free_dsn):
         await get_balance(nc, "kraken", str(uuid.uuid4()))
     assert down.value.retryable
     assert "hunter2" not in down.value.message
+    create = rq.OrderCreateRequest(
+        account=str(uuid.uuid4()), client_order_id="c-1", symbol="XBTUSD", side="buy", type="market", amount=Decimal(1)
+    )
+    with pytest.raises(E.ExchangeUnavailable, match="right now") as unrecorded:
+        await request(nc, order_create("kraken"), create, Order, timeout=15)
+    assert unrecorded.value.retryable and "hunter2" not in unrecorded.value.message
 
 
 @pytest.fixture

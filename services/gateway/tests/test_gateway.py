@@ -6,12 +6,17 @@ import asyncio
 import base64
 import secrets
 import uuid
+from decimal import Decimal
 
 import aiohttp
 import asyncpg
 import nats
 import pytest
 
+from borsa_proto import requests as rq
+from borsa_proto.exchange import BalanceReply
+from borsa_proto.subjects import balance
+from borsa_runtime.request import request
 from borsa_testing.sim import SimAdmin
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -294,3 +299,39 @@ async def test_a_canary_secret_never_leaks(stack, session) -> None:
                 assert secret not in dump, table
         finally:
             await conn.close()
+
+
+async def test_paper_keys_take_starting_balances_and_the_connector_starts_from_them(stack, session) -> None:
+    user = await new_user(session, stack["url"])
+    chosen = {"USDT": "2500.50", "BTC": "0.1"}
+    _, key = await user.call(
+        "POST", "/api-keys", {"exchange": "kucoin", "label": "p", "mode": "paper", "paper_balances": chosen}, 201
+    )
+    assert key["paper_balances"] == chosen
+    _, default = await user.call("POST", "/api-keys", {"exchange": "kucoin", "label": "d", "mode": "paper"}, 201)
+    assert default["paper_balances"] is None
+
+    refused = [
+        ({"mode": "live", "paper_balances": {"USD": "1"}}, "paper_balances", "only for paper keys"),
+        ({"mode": "paper", "paper_balances": {"usdt": "1"}}, "paper_balances.usdt", "upper-case"),
+        ({"mode": "paper", "paper_balances": {"USDT": "-1"}}, "paper_balances.USDT", "non-negative decimal string"),
+        ({"mode": "paper", "paper_balances": {"USDT": "1e5"}}, "paper_balances.USDT", "non-negative decimal string"),
+        ({"mode": "paper", "paper_balances": {"USDT": 5}}, "paper_balances.USDT", "string"),
+    ]
+    for fields, field, words in refused:
+        status, data = await user.call("POST", "/api-keys", {"exchange": "kraken", "label": "x", **fields})
+        assert status == 422, (fields, data)
+        assert data["detail"]["field"] == field and words in data["detail"]["message"], (fields, data)
+    _, keys = await user.call("GET", "/api-keys", expect=200)
+    assert {k["id"]: k["paper_balances"] for k in keys} == {key["id"]: chosen, default["id"]: None}
+
+    # The kucoin connector opens the key's paper account with exactly those balances.
+    nc = await nats.connect(stack["nats"])
+    try:
+        reply = await request(nc, balance("kucoin"), rq.BalanceRequest(account=key["id"]), BalanceReply, timeout=15)
+    finally:
+        await nc.close()
+    assert {c: (b.free, b.used) for c, b in reply.balances.items()} == {
+        "USDT": (Decimal("2500.50"), Decimal(0)),
+        "BTC": (Decimal("0.1"), Decimal(0)),
+    }

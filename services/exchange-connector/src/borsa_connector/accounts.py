@@ -25,12 +25,14 @@ from borsa_runtime.errors import BadRequest, ExchangeUnavailable, Internal, NotS
 from borsa_runtime.sealing import SealingError, from_wire, open_sealed
 from borsa_runtime.settings import Secret
 
+from .paper import PaperClient, parse_starting_balances
+
 if TYPE_CHECKING:
     from .exchanges.ccxt_api import CcxtExchangeAPI
 
 log = structlog.get_logger("borsa.connector.accounts")
 
-ACCOUNT_SQL = "SELECT exchange_name, mode, sealed_credentials, status FROM api_keys WHERE id = $1"
+ACCOUNT_SQL = "SELECT exchange_name, mode, sealed_credentials, status, paper_balances FROM api_keys WHERE id = $1"
 DB_TIMEOUT_SECONDS = 5.0
 
 
@@ -44,7 +46,7 @@ class StoredAccount:
 
 @dataclass
 class Lease:
-    """An account and its client for the length of one request; `client` is None for paper accounts."""
+    """An account and its client for the length of one request; a paper account's client is a `PaperClient`."""
 
     account: StoredAccount
     client: Any
@@ -178,7 +180,7 @@ class AccountStore:
             finally:
                 revoked = self._loading.pop(account_id, None) is not token
             if revoked:  # a revocation notice arrived while the row was read: serve this request, then close
-                fresh = self._build(account_id, row)
+                fresh = await self._build(account_id, row)
                 fresh.retired = True
                 return fresh
             if stale is not None:
@@ -186,7 +188,7 @@ class AccountStore:
                     stale.checked_at = time.monotonic()
                     return stale
                 self._drop(account_id)  # the row changed: a client for the row as it is now
-            fresh = self._cached[account_id] = self._build(account_id, row)
+            fresh = self._cached[account_id] = await self._build(account_id, row)
             while len(self._cached) > self.max_clients:
                 _, evicted = self._cached.popitem(last=False)
                 self._retire(evicted)
@@ -208,11 +210,15 @@ class AccountStore:
         self._cached.move_to_end(account_id)
         return entry
 
-    def _build(self, account_id: str, row: tuple) -> Lease:
-        exchange, mode, sealed, _status = row
+    async def _build(self, account_id: str, row: tuple) -> Lease:
+        exchange, mode, sealed, _status, paper_balances = row
         account = StoredAccount(id=account_id, exchange=exchange, mode=mode)
-        client = None
-        if mode != "paper":
+        if mode == "paper":
+            # No credentials and no exchange client: orders fill against the exchange's public market data.
+            starting = parse_starting_balances(paper_balances, account_id)
+            client = PaperClient(self.api, account_id, await self._get_pool(), starting)
+            log.info("paper account opened", account=account_id)
+        else:
             try:
                 raw = open_sealed(bytes(sealed), self._key())
             except (SealingError, ValueError):
@@ -221,7 +227,7 @@ class AccountStore:
                     "sealed for another key (was BORSA_SEALING_KEY rotated?)",
                     exchange=self.api.id,
                 ) from None
-            client = self.api.account_client(self.api.credentials_from(raw), mode)
+            client = self.api.account_client(self.api.credentials_from(raw), mode, account_id)
             self.clients_opened.labels(self.api.id).inc()
             log.info("account client opened", account=account_id, mode=mode)
         return Lease(account=account, client=client, row=row, checked_at=time.monotonic())
@@ -253,7 +259,7 @@ class AccountStore:
             )
         if row["status"] != "active":
             raise UnknownAccount(f"API key {account_id} was revoked; add the key again to use it", exchange=exchange)
-        return (row["exchange_name"], row["mode"], row["sealed_credentials"], row["status"])
+        return (row["exchange_name"], row["mode"], row["sealed_credentials"], row["status"], row["paper_balances"])
 
     async def _get_pool(self) -> asyncpg.Pool:
         async with self._pool_lock:

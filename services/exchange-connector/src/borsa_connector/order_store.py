@@ -8,6 +8,7 @@ killed process can be taken over at once, and one held by a live replica is wait
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -17,11 +18,16 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import structlog
 
 from borsa_proto import to_builtins
 from borsa_proto.orders import Fill, Order
+from borsa_runtime.errors import ExchangeUnavailable
+
+log = structlog.get_logger("borsa.connector.orders")
 
 DB_TIMEOUT_SECONDS = 5.0
+RECONNECT_SECONDS = 2.0
 
 
 def new_instance_id(exchange: str) -> str:
@@ -103,25 +109,49 @@ class OrderStore:
         self.instance = instance
         self.max_size = max_size
         self.pool: asyncpg.Pool | None = None
+        self._retry: asyncio.Task | None = None
 
     async def start(self) -> None:
-        # min_size 1: this instance's session stays open as long as the process lives; it is the liveness signal.
-        self.pool = await asyncpg.create_pool(
-            self.database_url,
-            min_size=1,
-            max_size=self.max_size,
-            timeout=DB_TIMEOUT_SECONDS,
-            server_settings={"application_name": self.instance},
-        )
+        """Connect now if the database answers, else keep trying in the background: market data and everything
+        else go on meanwhile, and order requests answer a retryable error."""
+        if not await self._connect():
+            self._retry = asyncio.create_task(self._keep_connecting())
+
+    async def _connect(self) -> bool:
+        try:
+            # min_size 1: this instance's session stays open as long as the process lives; it is the liveness signal.
+            self.pool = await asyncpg.create_pool(
+                self.database_url,
+                min_size=1,
+                max_size=self.max_size,
+                timeout=DB_TIMEOUT_SECONDS,
+                server_settings={"application_name": self.instance},
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("order database unavailable; retrying", error=type(exc).__name__)
+            return False
+        return True
+
+    async def _keep_connecting(self) -> None:
+        connected = False
+        while not connected:
+            await asyncio.sleep(RECONNECT_SECONDS)
+            connected = await self._connect()
+        log.info("order database connected")
 
     async def close(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
 
     def _pool(self) -> asyncpg.Pool:
         if self.pool is None:
-            raise RuntimeError("OrderStore.start() was not awaited")
+            raise ExchangeUnavailable(
+                f"the {self.exchange} connector cannot record orders right now (database unavailable); try again",
+                exchange=self.exchange,
+            )
         return self.pool
 
     # -- creates ----------------------------------------------------------------------------------------------

@@ -3,7 +3,10 @@ shown back only as a hint."""
 
 from __future__ import annotations
 
+import json
+import re
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -29,12 +32,23 @@ router = APIRouter(
 
 Mode = Literal["live", "sandbox", "paper"]
 
+CURRENCY = re.compile(r"^[A-Z0-9]{1,20}$")
+# Up to 30 digits before the point and 18 after: more than any balance, and no exponent or sign.
+AMOUNT = re.compile(r"^[0-9]{1,30}(\.[0-9]{1,18})?$")
+PAPER_BALANCES_DOC = (
+    'Paper keys only: what the key starts with, as decimal strings per currency code ({"USDT": "10000"}). '
+    "Left out or null: 10000 each of USD, USDT, USDC and EUR."
+)
+
 
 class ApiKeyIn(BaseModel):
     exchange: str = Field(pattern="^[a-z0-9]{2,32}$", examples=["kraken"])
     label: Text = Field(min_length=1, max_length=100)
     mode: Mode = "live"
     credentials: dict[Text, Annotated[Text, Field(max_length=4096)]] = Field(default_factory=dict, max_length=8)
+    paper_balances: dict[Text, Text] | None = Field(
+        default=None, max_length=50, description=PAPER_BALANCES_DOC, examples=[{"USDT": "10000", "BTC": "0.5"}]
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -45,6 +59,9 @@ class ApiKeyOut(BaseModel):
     key_hint: str
     status: str
     created_at: datetime
+    paper_balances: dict[str, str] | None = Field(
+        default=None, description="Paper keys: the starting balances set for the key; null: the default set."
+    )
 
 
 def key_hint(api_key: str) -> str:
@@ -54,7 +71,38 @@ def key_hint(api_key: str) -> str:
     return f"{api_key[:2]}…" if len(api_key) > 4 else "…"
 
 
+def paper_balances_of(body: ApiKeyIn) -> str | None:
+    """The starting balances to store (jsonb text), checked; a 422 naming the field for anything else."""
+    if body.paper_balances is None:
+        return None
+    if body.mode != "paper":
+        raise ApiError(
+            "bad_request",
+            f"paper_balances is only for paper keys (mode paper); a {body.mode} key trades the balances it holds on "
+            f"{body.exchange}",
+            "paper_balances",
+        )
+    balances = {}
+    for currency, amount in body.paper_balances.items():
+        field = f"paper_balances.{currency}"
+        if not CURRENCY.match(currency):
+            raise ApiError(
+                "bad_request",
+                f"{field}: a currency code is 1 to 20 upper-case letters and digits (USDT, BTC), got {currency!r}",
+                field,
+            )
+        if not AMOUNT.match(amount):
+            raise ApiError(
+                "bad_request",
+                f'{field} must be a non-negative decimal string such as "10000" or "0.5", got {amount!r}',
+                field,
+            )
+        balances[currency] = format(Decimal(amount), "f")
+    return json.dumps(balances)
+
+
 def _out(row) -> ApiKeyOut:
+    balances = row["paper_balances"]
     return ApiKeyOut(
         id=row["id"],
         exchange=row["exchange_name"],
@@ -63,14 +111,16 @@ def _out(row) -> ApiKeyOut:
         key_hint=row["key_hint"],
         status=row["status"],
         created_at=row["created_at"],
+        paper_balances=json.loads(balances) if balances is not None else None,
     )
 
 
-COLUMNS = "id, exchange_name, label, mode, key_hint, status, created_at"
+COLUMNS = "id, exchange_name, label, mode, key_hint, status, created_at, paper_balances"
 
 
 @router.post("", status_code=201, response_model=ApiKeyOut, responses={503: {"model": ErrorResponse}})
 async def create(body: ApiKeyIn, user: User, pool: Db, bus: Bus, request: Request) -> ApiKeyOut:
+    paper_balances = paper_balances_of(body)
     await require_online(request, bus, body.exchange, status_if_unknown=422)
     sealed, hint = None, ""
     if body.mode != "paper":
@@ -100,14 +150,15 @@ async def create(body: ApiKeyIn, user: User, pool: Db, bus: Bus, request: Reques
         await bus.check_credentials(body.exchange, to_wire(sealed), body.mode)  # raises auth_failed etc.
         hint = key_hint(body.credentials.get("apiKey", ""))
     row = await pool.fetchrow(
-        f"INSERT INTO api_keys (user_id, exchange_name, label, mode, sealed_credentials, key_hint) "
-        f"VALUES ($1, $2, $3, $4, $5, $6) RETURNING {COLUMNS}",
+        f"INSERT INTO api_keys (user_id, exchange_name, label, mode, sealed_credentials, key_hint, paper_balances) "
+        f"VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb) RETURNING {COLUMNS}",
         user,
         body.exchange,
         body.label,
         body.mode,
         sealed,
         hint,
+        paper_balances,
     )
     return _out(row)
 

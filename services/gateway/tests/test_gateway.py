@@ -335,3 +335,18 @@ async def test_paper_keys_take_starting_balances_and_the_connector_starts_from_t
         "USDT": (Decimal("2500.50"), Decimal(0)),
         "BTC": (Decimal("0.1"), Decimal(0)),
     }
+
+
+async def test_a_sandbox_key_for_an_exchange_without_a_testnet_is_refused_at_creation(stack, session) -> None:
+    user = await new_user(session, stack["url"])
+    credentials = await kraken_credentials(stack["sim"])
+    status, data = await user.call(
+        "POST", "/api-keys", {"exchange": "kraken", "label": "test", "mode": "sandbox", "credentials": credentials}
+    )
+    assert status == 422 and data["detail"]["field"] == "mode"
+    assert data["detail"]["message"] == "mode must be one of live, paper on kraken"
+    _, exchanges = await user.call("GET", "/exchanges", expect=200)
+    modes = {e["id"]: e["modes"] for e in exchanges}
+    assert "sandbox" not in modes["kraken"] and "sandbox" in modes["binance"]
+    _, keys = await user.call("GET", "/api-keys", expect=200)
+    assert keys == []

@@ -103,9 +103,7 @@ async def wait_for(predicate, timeout: float = 20.0, every: float = 0.05):
 
 
 @pytest.mark.parametrize("exchange", EXCHANGES)
-async def test_a_connector_killed_between_sending_and_replying_places_one_order(
-    nc, db, admin, connector, exchange
-):
+async def test_a_connector_killed_between_sending_and_replying_places_one_order(nc, db, admin, connector, exchange):
     made = await admin.create_account(exchange, {QUOTES[exchange]: "100000", "BTC": "1"})
     account = await store_key(db, exchange, made["credentials"])
     first = connector(exchange)
@@ -138,9 +136,7 @@ async def test_a_connector_killed_between_sending_and_replying_places_one_order(
     assert len(await admin.orders(exchange, made["account_id"])) == 1
 
 
-async def test_fills_that_happened_while_the_connector_was_down_are_published_after_restart(
-    nc, db, admin, connector
-):
+async def test_fills_that_happened_while_the_connector_was_down_are_published_after_restart(nc, db, admin, connector):
     exchange, symbol = "binance", SYMBOLS["binance"]
     made = await admin.create_account(exchange, {"USDT": "100000"})
     account = await store_key(db, exchange, made["credentials"])

@@ -3,7 +3,7 @@
 ccxt's limiter belongs to one client instance, so N account clients would spend N budgets (ccxt #3994, #22530).
 Here each documented limit is a pool: per (exchange, egress IP) and shared by every client, per account, or per
 account and market (Kraken's trading engine). A request spends every pool it counts against (Hummingbot's linked
-limits), at the exchange's documented weight for that endpoint.
+limits), at the exchange's documented weight for that endpoint. The limits and weights are data: budget_rules.py.
 
 Each pool is a token bucket kept as GCRA state (one "theoretical arrival time"): burst B units at once, then r
 units per second. Whatever the alignment, an interval of length W then holds at most B + r*W units, so a fixed or
@@ -20,9 +20,10 @@ A 429 pauses the pools it concerns until its Retry-After (KuCoin: its reset head
 sustained rate with no burst): calls wait if the pause ends within PAUSE_WAIT_MAX_S, otherwise they are refused at
 once with RateLimited(retry_after_ms). A 418, or an "IP banned until" answer, opens a circuit for the egress: every
 call is refused until the ban ends, so no request path can reach a banned IP. A call that would queue longer than
-MAX_WAIT_S is refused too: its caller would have given up, and an order sent after that is a surprise. Where the
-exchange reports its own count (Binance's X-MBX-USED-WEIGHT-1M and X-MBX-ORDER-COUNT-10S, KuCoin's gw-ratelimit-*)
-and it is above what all our replicas may spend, someone else spends too, and the pool stops until the window ends.
+max_wait_s (the connector's request timeout) is refused too: its caller would have given up, and an order sent after
+that is a surprise. Where the exchange reports its own count (Binance's X-MBX-USED-WEIGHT-1M and
+X-MBX-ORDER-COUNT-10S, KuCoin's gw-ratelimit-*) and it is above what all our replicas may spend, someone else spends
+too, and the pool stops until the window ends.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import structlog
 
 from borsa_runtime.errors import RateLimited
+
+from .budget_rules import Limit, Rules, header_number, param, rules_for
 
 log = structlog.get_logger("borsa.connector.budget")
 
@@ -52,219 +54,7 @@ PAUSE_WAIT_MAX_S = 1.0
 MAX_WAIT_S = 10.0
 UNKNOWN_PAUSE_S = 1.0  # a 429 without Retry-After or a reset header
 DEFAULT_BAN_S = 120.0  # Binance's shortest ban, when a 418 says nothing about its length
-CLOCK_SKEW_S = 1.0  # our clock against the exchange's, when we wait for its wall-clock window to end
 DEFAULT_EGRESS = "default"
-
-Units = float | Callable[[dict], float] | None  # None: ccxt's cost for the call, converted to the pool's units
-Spend = tuple[str, Units]
-
-
-@dataclass(frozen=True, slots=True)
-class Limit:
-    """One documented limit: `limit` units per `window_s`, or a counter of maximum `limit` decaying `decay_per_s`."""
-
-    scope: str  # "ip" (per egress), "account", or "pair" (per account and market)
-    limit: float
-    window_s: float = 0.0
-    decay_per_s: float = 0.0
-    floor: float = 1.0  # a scaled limit never goes below this (as the simulator scales)
-    header: str | None = None  # response header with the exchange's count in the current wall-clock window
-    ccxt_factor: float | None = None  # our units per ccxt cost unit; default: this limit's rate over ccxt's
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    limits: dict[str, Limit]
-    primary: str  # the shared pool whose rate describe() shows
-    apis: dict[str, tuple[Spend, ...]]  # what an endpoint missing from `endpoints` spends, by ccxt api
-    fallback: tuple[Spend, ...]  # what any other api spends
-    endpoints: dict[tuple[str, str, str], tuple[Spend, ...]] = field(default_factory=dict)  # (api, METHOD, path)
-    every: tuple[Spend, ...] = ()  # spent by every request besides its endpoint's pools
-    # (status, body) -> None when not a rate-limit answer, else the pool names it concerns (() for all spent).
-    limited: Callable[[int, str], tuple[str, ...] | None] = lambda status, body: () if status == 429 else None
-    scan_bodies: bool = False  # the exchange answers rate limits with HTTP 200 (Kraken)
-    # (budgets, response headers, egress pools, account pools, now): the exchange's own count of a pool.
-    sync: Callable[[Budgets, dict, dict, dict, float], None] | None = None
-    exact: bool = False  # ccxt's rateLimit spacing, not a documented window: no margin, one second of burst
-
-
-def _param(params, name: str):
-    return params.get(name) if isinstance(params, dict) else None
-
-
-# -- Binance spot: rest-api.md, enums.md, faqs/order_count_decrement.md (research perf-reliability-anchors 3) ----
-def _binance_ticker(params) -> float:
-    """ticker/24hr: 2 for one symbol; 2, 40 or 80 for 1-20, 21-100 or more symbols; 80 for all."""
-    if _param(params, "symbol"):
-        return 2
-    symbols = _param(params, "symbols")
-    if symbols:
-        count = str(symbols).count(",") + 1
-        return 2 if count <= 20 else 40 if count <= 100 else 80
-    return 80
-
-
-def _binance_depth(params) -> float:
-    try:
-        levels = int(_param(params, "limit") or 100)
-    except (TypeError, ValueError):
-        levels = 5000
-    return 5 if levels <= 100 else 25 if levels <= 500 else 50 if levels <= 1000 else 250
-
-
-def _binance_limited(status: int, body: str) -> tuple[str, ...] | None:
-    if status != 429:
-        return None
-    # -1015 "Too many new orders" is the account's order count; anything else the IP's weight or raw requests.
-    return ("orders_10s", "orders_day") if "-1015" in body else ("weight", "raw")
-
-
-def _sync_binance(budgets: Budgets, headers: dict, ip: dict, own: dict, now: float) -> None:
-    """Binance reports its count in the current wall-clock window: above what all our replicas may spend,
-    someone else spends (a restarted process, another tool on the IP), so stop until the window ends."""
-    for pool in (ip.get("weight"), own.get("orders_10s")):
-        if pool is None:
-            continue
-        used = _number(headers, pool.spec.header)
-        if used is not None and used > pool.full:
-            window = pool.spec.window_s
-            pool.pause(now + window - wall() % window + CLOCK_SKEW_S)
-
-
-_BINANCE_ORDER = (("weight", 1), ("orders_10s", 1), ("orders_day", 1))  # every new order, filled or not
-BINANCE = Rules(
-    limits={
-        "weight": Limit("ip", 6000, window_s=60, header="X-MBX-USED-WEIGHT-1M"),
-        "raw": Limit("ip", 61_000, window_s=300),
-        "orders_10s": Limit("account", 100, window_s=10, header="X-MBX-ORDER-COUNT-10S"),
-        "orders_day": Limit("account", 200_000, window_s=86_400),
-    },
-    primary="weight",
-    endpoints={
-        ("public", "GET", "ping"): (("weight", 1),),
-        ("public", "GET", "time"): (("weight", 1),),
-        ("public", "GET", "exchangeInfo"): (("weight", 20),),
-        ("public", "GET", "ticker/24hr"): (("weight", _binance_ticker),),
-        ("public", "GET", "ticker/price"): (("weight", lambda p: 2 if _param(p, "symbol") else 4),),
-        ("public", "GET", "ticker/bookTicker"): (("weight", lambda p: 2 if _param(p, "symbol") else 4),),
-        ("public", "GET", "avgPrice"): (("weight", 2),),
-        ("public", "GET", "depth"): (("weight", _binance_depth),),
-        ("public", "GET", "klines"): (("weight", 2),),
-        ("private", "GET", "account"): (("weight", 20),),
-        ("private", "POST", "order"): _BINANCE_ORDER,
-        ("private", "POST", "order/test"): (("weight", 1),),
-        ("private", "GET", "order"): (("weight", 4),),
-        ("private", "DELETE", "order"): (("weight", 1),),
-        ("private", "GET", "openOrders"): (("weight", lambda p: 6 if _param(p, "symbol") else 80),),
-        ("private", "DELETE", "openOrders"): (("weight", 1),),
-        ("private", "GET", "allOrders"): (("weight", 20),),
-        ("private", "GET", "myTrades"): (("weight", lambda p: 5 if _param(p, "orderId") else 20),),
-    },
-    apis={},
-    fallback=(("weight", None),),
-    every=(("raw", 1),),
-    limited=_binance_limited,
-    sync=_sync_binance,
-)
-
-
-# -- Kraken spot: docs.kraken.com guides/rest/ratelimits, support 360045239571; Starter tier ---------------------
-def _kraken_limited(status: int, body: str) -> tuple[str, ...] | None:
-    if "Rate limit exceeded" in body:
-        return ("engine",) if "EOrder:" in body else ("rest",)
-    if "Too many requests" in body:
-        return ("public",)
-    return () if status == 429 else None
-
-
-KRAKEN = Rules(
-    limits={
-        # Public calls: "about one per second per IP" with bursts, the simulator's counter of 20 decaying 1/s.
-        "public": Limit("ip", 20, decay_per_s=1.0),
-        # REST call counter per key: ledger and trade history +2, AddOrder and CancelOrder 0, anything else +1.
-        "rest": Limit("account", 15, decay_per_s=0.33, floor=2),
-        # Trading engine counter per pair, +1 per order even when rejected [secondary: 60 and 1/s]. The decaying
-        # penalty for cancelling a young order is not counted: ccxt's CancelOrder does not name the pair.
-        "engine": Limit("pair", 60, decay_per_s=1.0),
-    },
-    primary="public",
-    endpoints={
-        ("private", "POST", "AddOrder"): (("engine", 1),),
-        ("private", "POST", "AddOrderBatch"): (("engine", lambda p: len(_param(p, "orders") or ()) or 1),),
-        ("private", "POST", "EditOrder"): (("engine", 1),),
-        ("private", "POST", "CancelOrder"): (),
-        ("private", "POST", "TradesHistory"): (("rest", 2),),
-        ("private", "POST", "QueryTrades"): (("rest", 2),),
-        ("private", "POST", "Ledgers"): (("rest", 2),),
-        ("private", "POST", "QueryLedgers"): (("rest", 2),),
-    },
-    apis={"public": (("public", 1),), "private": (("rest", 1),)},
-    fallback=(("public", 1),),
-    limited=_kraken_limited,
-    scan_bodies=True,
-)
-
-# -- Coinbase Advanced Trade: 30 req/s per user private, 10/s per IP public [secondary]; v2 10,000 per hour --------
-COINBASE = Rules(
-    limits={
-        "public": Limit("ip", 10, window_s=1),
-        "private": Limit("account", 30, window_s=1),
-        "v2_public": Limit("ip", 10_000, window_s=3600),
-        "v2": Limit("account", 10_000, window_s=3600),
-    },
-    primary="public",
-    apis={
-        "v3/public": (("public", 1),),
-        "v3/private": (("private", 1),),
-        "v2/public": (("v2_public", 1),),
-        "v2/private": (("v2", 1),),
-    },
-    fallback=(("public", 1),),
-)
-
-
-# -- KuCoin (VIP0): kucoin.com/docs-new/rate-limit; 30 s pools, public per IP, the others per account ------------
-# ccxt's KuCoin costs are the documented endpoint weights (its rateLimit 7.5 ms is 4000 per 30 s), hence factor 1.
-def _sync_kucoin(budgets: Budgets, headers: dict, ip: dict, own: dict, now: float) -> None:
-    """KuCoin reports limit, remaining and reset (ms) of the pool the request spent."""
-    remaining = _number(headers, "gw-ratelimit-remaining")
-    limit = _number(headers, "gw-ratelimit-limit")
-    reset = _number(headers, "gw-ratelimit-reset")
-    if remaining is None or limit is None or reset is None:
-        return
-    current = _SPENT.get()
-    if current is None or current[0] is not budgets or len(current[1]) != 1:
-        return
-    pool = current[1][0][0]
-    if limit - remaining > pool.full:
-        pool.pause(now + reset / 1000)
-
-
-KUCOIN = Rules(
-    limits={
-        "public": Limit("ip", 2000, window_s=30, ccxt_factor=1.0),
-        "spot": Limit("account", 4000, window_s=30, ccxt_factor=1.0),
-        "management": Limit("account", 2000, window_s=30, ccxt_factor=1.0),
-    },
-    primary="public",
-    endpoints={("private", "GET", "accounts"): (("management", 5),)},
-    apis={"public": (("public", None),), "private": (("spot", None),), "utaPrivate": (("management", None),)},
-    fallback=(("public", None),),
-    sync=_sync_kucoin,
-)
-
-RULES: dict[str, Rules] = {"binance": BINANCE, "kraken": KRAKEN, "coinbase": COINBASE, "kucoin": KUCOIN}
-
-
-def _generic(rate_limit_ms: float) -> Rules:
-    """Any other ccxt exchange: ccxt's own rateLimit, one cost unit per rateLimit ms, shared by every client."""
-    return Rules(
-        limits={"requests": Limit("ip", 1000.0 / rate_limit_ms, window_s=1, floor=0.0, ccxt_factor=1.0)},
-        primary="requests",
-        apis={},
-        fallback=(("requests", None),),
-        exact=True,
-    )
 
 
 class _Pool:
@@ -366,7 +156,7 @@ class Budgets:
         self.scale, self.share, self.margin = scale, share, margin
         self.on_wait = on_wait
         self.max_wait_s, self.pause_wait_max_s = max_wait_s, pause_wait_max_s
-        self.rules = RULES.get(exchange) or _generic(self.rate_limit_ms)
+        self.rules = rules_for(exchange, self.rate_limit_ms)
         self._pools: dict[tuple, _Pool] = {}
         self._owned: dict[str, list[_Pool]] = {}  # account -> its account and pair pools
         self._ip: dict[str, dict[str, _Pool]] = {}
@@ -455,7 +245,7 @@ class Budgets:
             if pool is None:
                 if account is None or rules.limits[name].scope != "pair":
                     continue  # an account pool, and this client holds no stored key
-                pool = self._pool(name, ("pair", account, str(_param(params, "pair") or "")))
+                pool = self._pool(name, ("pair", account, str(param(params, "pair") or "")))
             spent = pool.factor * cost if units is None else units(params) if callable(units) else units
             if spent > 0:
                 out.append((pool, float(spent)))
@@ -549,7 +339,7 @@ class Budgets:
         rules = self.rules
         if code < 400 and not rules.scan_bodies:
             if rules.sync is not None:
-                rules.sync(self, headers, ip, own, monotonic())
+                rules.sync(headers, ip, own, self._spent(), monotonic(), wall())
             return
         text = body if isinstance(body, str) else ""
         now = monotonic()
@@ -559,10 +349,9 @@ class Budgets:
         names = rules.limited(code, text)
         if names is None:
             if rules.sync is not None:
-                rules.sync(self, headers, ip, own, now)
+                rules.sync(headers, ip, own, self._spent(), now, wall())
             return
-        current = _SPENT.get()
-        spent = [pool for pool, _ in current[1]] if current is not None and current[0] is self else []
+        spent = self._spent()
         concerned = [p for p in spent if not names or p.name in names]
         if not concerned:
             concerned = [p for p in (*ip.values(), *own.values()) if not names or p.name in names]
@@ -586,6 +375,11 @@ class Budgets:
             retry_after_s=retry_after,
         )
 
+    def _spent(self) -> tuple[_Pool, ...]:
+        """The pools this task's last request spent, when that request went through this Budgets."""
+        current = _SPENT.get()
+        return tuple(pool for pool, _ in current[1]) if current is not None and current[0] is self else ()
+
     def _ban(self, egress: str, text: str, headers: dict, now: float) -> None:
         found = _BANNED_UNTIL.search(text)  # Binance: "IP banned until 1700000000000" (epoch ms)
         seconds = int(found.group(1)) / 1000 - wall() if found else _seconds(headers, "Retry-After") or DEFAULT_BAN_S
@@ -604,18 +398,6 @@ class Budgets:
         }
 
 
-def _number(headers: dict, name: str | None) -> float | None:
-    if not name:
-        return None
-    value = headers.get(name)
-    if value is None:
-        value = headers.get(name.lower())
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _seconds(headers: dict, name: str, unit: float = 1.0) -> float | None:
-    value = _number(headers, name)
+    value = header_number(headers, name)
     return value * unit if value is not None and value >= 0 else None

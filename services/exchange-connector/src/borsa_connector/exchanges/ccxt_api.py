@@ -184,6 +184,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
                 scale=self.rate_limit_scale,
                 share=self.rate_share,
                 on_wait=(lambda seconds: report(self.id, seconds)) if report else None,
+                max_wait_s=self.timeout_ms / 1000,
             )
         self.budgets.attach(client, account)
         public = getattr(self, "public", None)

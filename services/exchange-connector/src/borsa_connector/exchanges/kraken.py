@@ -30,8 +30,9 @@ class KrakenAPI(CcxtExchangeAPI):
     }
 
     def account_client(self, credentials: dict[str, str], mode: str, account: str | None = None):
-        """Kraken refuses a nonce lower than one it has seen (EAPI:Invalid nonce): requests signed first must arrive
-        first, so one key's private requests go one at a time (signing and sending under one lock)."""
+        """Kraken refuses a nonce not above every one it has seen (EAPI:Invalid nonce): requests signed first must
+        arrive first, so one key's private requests go one at a time (signing and sending under one lock), and
+        their nonces strictly increase."""
         client = super().account_client(credentials, mode, account)
         lock = asyncio.Lock()
         fetch2 = client.fetch2
@@ -43,4 +44,12 @@ class KrakenAPI(CcxtExchangeAPI):
             return await fetch2(path, api, method, params or {}, config or {})
 
         client.fetch2 = serialized
+        # ccxt's nonce is the clock's millisecond: two requests within one millisecond would share it.
+        clock_nonce, last = client.nonce, [0]
+
+        def nonce() -> int:
+            last[0] = max(int(clock_nonce()), last[0] + 1)
+            return last[0]
+
+        client.nonce = nonce
         return client

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 import time
 
@@ -196,8 +197,6 @@ def main(argv: list[str] | None = None) -> int:
         overrides["BORSA_EXCHANGE"] = args.exchange
     if args.http_port is not None:
         overrides["BORSA_CONNECTOR_HTTP_PORT"] = str(args.http_port)
-    import os
-
     try:
         settings = ConnectorSettings.from_env(environ={**os.environ, **overrides})
     except (SettingsError, ValueError) as exc:

@@ -268,17 +268,6 @@ class OrderStore:
             timeout=DB_TIMEOUT_SECONDS,
         )
 
-    async def rejected(self, account: str, client_order_id: str, error: dict[str, Any]) -> None:
-        await self._pool().execute(
-            "UPDATE connector_orders SET state = 'rejected', error = $4::jsonb, updated_at = now()"
-            " WHERE exchange_name = $1 AND account_id = $2 AND client_order_id = $3 AND state = 'sending'",
-            self.exchange,
-            uuid.UUID(account),
-            client_order_id,
-            json.dumps(error),
-            timeout=DB_TIMEOUT_SECONDS,
-        )
-
     async def alive(self, instance: str) -> bool:
         """Is that connector instance's database session still open? (A killed process's session ends with it.)"""
         if instance == self.instance:

@@ -22,8 +22,10 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import ccxt.async_support as ccxt
 import structlog
 
+from borsa_proto import convert
 from borsa_proto.exchange import Market
 from borsa_proto.orders import Fee, Fill, Order, OrderStatus, OrderType
 from borsa_proto.requests import OrderCreateRequest
@@ -249,8 +251,6 @@ class OrderDesk:
                     )
                 if claim.state == "placed":
                     return await self._current(lease, market, claim)
-                if claim.state == "rejected":
-                    raise _error_from(claim.error, api.id)
                 found = await self._find(lease, market, claim.sent_client_order_id, attempts=1)
                 if found is not None:
                     return await self._adopt(request.account, market, claim, found)
@@ -523,8 +523,6 @@ def _wire(value: Decimal | None) -> str | None:
 
 
 def _order(data: dict) -> Order:
-    from borsa_proto import convert
-
     return convert(data, Order)
 
 
@@ -535,16 +533,4 @@ def _says_duplicate(error: E.BorsaError) -> bool:
 
 
 def _not_found(exc: Exception) -> bool:
-    import ccxt.async_support as ccxt
-
     return isinstance(exc, E.OrderNotFound | ccxt.OrderNotFound)
-
-
-def _error_from(stored: dict | None, exchange: str) -> E.BorsaError:
-    stored = stored or {}
-    return E.BorsaError(
-        stored.get("message") or f"the order was refused by {exchange}",
-        code=stored.get("code") or "internal",
-        exchange=exchange,
-        exchange_code=stored.get("exchange_code"),
-    )

@@ -18,10 +18,11 @@ from collections import defaultdict
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+import msgspec
 import structlog
 from nats.js import JetStreamContext
 
-from borsa_proto import encode
+from borsa_proto import convert, encode
 from borsa_proto.orders import Fill, Order, OrderEvent, OrderEventKind, OrderStatus
 from borsa_proto.subjects import order_events
 from borsa_runtime import errors as E
@@ -250,15 +251,9 @@ class OrderTracker:
 
 
 def _convert_order(data: dict | None) -> Order | None:
-    if data is None:
-        return None
-    from borsa_proto import convert
-
-    return convert(data, Order)
+    return convert(data, Order) if data is not None else None
 
 
 def _as_open(order: Order) -> Order:
     """An ended order whose trades are still arriving, published as an update until they are all in."""
-    import msgspec
-
     return msgspec.structs.replace(order, status=OrderStatus.OPEN)

@@ -116,6 +116,7 @@ class Connector:
         self.api.desk = desk
         await tracker.start()
         shutdown.on_shutdown(tracker.stop)
+        shutdown.on_shutdown(desk.drain)  # runs before the tracker stops and the store closes
         log.info("orders recorded and tracked", instance=instance)
 
     async def refresh_loop(self) -> None:

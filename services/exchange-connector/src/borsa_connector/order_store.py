@@ -102,6 +102,18 @@ PENDING = (
 )
 
 
+ENDED = "('closed', 'canceled', 'rejected', 'expired')"
+_ENDED = f"status IN {ENDED}"
+
+
+class _Connection(asyncpg.Connection):
+    """A pooled connection released without the reset query: this store never leaves session state behind (no
+    LISTEN, no temporary tables, no open transactions), and the query would add a round trip to every order."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class OrderStore:
     def __init__(self, database_url: str, exchange: str, instance: str, *, max_size: int = 10) -> None:
         self.database_url = database_url
@@ -126,6 +138,7 @@ class OrderStore:
                 max_size=self.max_size,
                 timeout=DB_TIMEOUT_SECONDS,
                 server_settings={"application_name": self.instance},
+                connection_class=_Connection,
             )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             log.warning("order database unavailable; retrying", error=type(exc).__name__)
@@ -253,18 +266,25 @@ class OrderStore:
             timeout=DB_TIMEOUT_SECONDS,
         )
 
-    async def placed(self, account: str, client_order_id: str, order: Order) -> None:
+    async def record(self, order: Order, published: str | None = None) -> None:
+        """The order as last seen at the exchange (and, when given, the mark of the event just published for it).
+        Never goes back: an ended order stays ended and filled never shrinks, whatever arrives late."""
         await self._pool().execute(
-            "UPDATE connector_orders SET state = 'placed', order_id = $4, status = $5, filled = GREATEST(filled, $6),"
-            " last_order = $7::jsonb, error = NULL, updated_at = now()"
-            " WHERE exchange_name = $1 AND account_id = $2 AND client_order_id = $3",
+            f"""UPDATE connector_orders SET state = 'placed', order_id = $4,
+                    status = CASE WHEN {_ENDED} AND $5 NOT IN {ENDED} THEN status ELSE $5 END,
+                    last_order = CASE WHEN {_ENDED} AND $5 NOT IN {ENDED} THEN last_order ELSE $7::jsonb END,
+                    published = CASE WHEN {_ENDED} AND $5 NOT IN {ENDED} THEN published
+                                     ELSE COALESCE($8, published) END,
+                    filled = GREATEST(filled, $6), updated_at = now()
+                WHERE exchange_name = $1 AND account_id = $2 AND client_order_id = $3""",
             self.exchange,
-            uuid.UUID(account),
-            client_order_id,
+            uuid.UUID(order.account),
+            order.client_order_id,
             order.id,
             str(order.status),
             order.filled,
             json.dumps(to_builtins(order)),
+            published,
             timeout=DB_TIMEOUT_SECONDS,
         )
 
@@ -325,33 +345,6 @@ class OrderStore:
             timeout=DB_TIMEOUT_SECONDS,
         )
         return Claim.from_row(row) if row is not None else None
-
-    async def update(self, account: str, client_order_id: str, order: Order) -> None:
-        """The latest state seen at the exchange; filled never goes back."""
-        await self._pool().execute(
-            "UPDATE connector_orders SET state = 'placed', order_id = $4, status = $5, filled = GREATEST(filled, $6),"
-            " last_order = $7::jsonb, updated_at = now()"
-            " WHERE exchange_name = $1 AND account_id = $2 AND client_order_id = $3",
-            self.exchange,
-            uuid.UUID(account),
-            client_order_id,
-            order.id,
-            str(order.status),
-            order.filled,
-            json.dumps(to_builtins(order)),
-            timeout=DB_TIMEOUT_SECONDS,
-        )
-
-    async def published(self, account: str, client_order_id: str, mark: str) -> None:
-        await self._pool().execute(
-            "UPDATE connector_orders SET published = $4 WHERE exchange_name = $1 AND account_id = $2"
-            " AND client_order_id = $3",
-            self.exchange,
-            uuid.UUID(account),
-            client_order_id,
-            mark,
-            timeout=DB_TIMEOUT_SECONDS,
-        )
 
     async def add_fills(self, account: str, order: Order, fills: list[Fill]) -> list[Fill]:
         """Record fills; returns those not recorded before (each fill is published once with its order's event)."""

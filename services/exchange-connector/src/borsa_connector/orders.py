@@ -18,7 +18,9 @@ import asyncio
 import hashlib
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +56,9 @@ REFUSALS = (
     E.RateLimited,
     E.NotSupported,
 )
-LOOKUP_DELAYS = (0.0, 0.25, 1.0)  # an order just accepted may take a moment to be visible
+LOOKUP_DELAYS = (0.0, 0.25, 1.0)
+RECENT_ORDERS = 10_000  # placed orders remembered in memory, so get and cancel right after need no database read
+DB_DRAIN_SECONDS = 5.0  # an order just accepted may take a moment to be visible
 WAIT_POLL_SECONDS = 0.1
 
 
@@ -189,6 +193,9 @@ class OrderDesk:
         # No create can still be in flight after this long: its HTTP call has timed out and been looked up.
         self.claim_patience_s = request_timeout_s * 2 + 2
         self._inflight: dict[tuple[str, str], asyncio.Future] = {}
+        self._recent: OrderedDict[tuple[str, str], Claim] = OrderedDict()
+        self._recent_ids: dict[tuple[str, str], tuple[str, str]] = {}
+        self._writes: dict[tuple[str, str], asyncio.Task] = {}
         self._prepared: set[int] = set()
 
     # -- order.create -----------------------------------------------------------------------------------------
@@ -308,8 +315,7 @@ class OrderDesk:
         )
         if claim.type == OrderType.MARKET and raw.get("status") is None:
             order = await self._fresh(lease, market, claim, order.id, fallback=order)  # sparse: what filled?
-        await self.store.placed(claim.account, claim.client_order_id, order)
-        self._observe(order, created=True)
+        self._placed(claim, order)
         return order
 
     async def _resolve(self, lease: Lease, market: Market, claim: Claim, error: E.BorsaError) -> Order:
@@ -346,8 +352,7 @@ class OrderDesk:
             type=claim.type,
             side=claim.side,
         )
-        await self.store.placed(account, claim.client_order_id, order)
-        self._observe(order, created=True)
+        self._placed(claim, order)
         return order
 
     async def _current(self, lease: Lease, market: Market, claim: Claim) -> Order:
@@ -421,11 +426,45 @@ class OrderDesk:
         if raw is None:
             return claim
         await self._adopt(claim.account, market, claim, raw)
-        return await self.store.get(claim.account, claim.client_order_id) or claim
+        return self._recent.get((claim.account, claim.client_order_id), claim)
 
-    def _observe(self, order: Order, *, created: bool = False) -> None:
-        if self.tracker is not None:
-            self.tracker.observe(order, created=created)
+    def _placed(self, claim: Claim, order: Order) -> None:
+        """The exchange has the order: remember it here (a cancel right after needs no database read) and record
+        it in the background. If the process dies first, the claim is still there and a lookup finds the order."""
+        placed = replace(claim, state="placed", order_id=order.id, status=str(order.status), filled=order.filled)
+        key = (claim.account, claim.client_order_id)
+        self._recent[key] = placed
+        self._recent_ids[(claim.account, order.id)] = key
+        while len(self._recent) > RECENT_ORDERS:
+            (account, _), old = self._recent.popitem(last=False)
+            self._recent_ids.pop((account, old.order_id), None)
+        self._record(order)
+
+    def _record(self, order: Order) -> None:
+        """Record what the exchange said about an order (and publish its event), after the reply and in order:
+        one order's writes never overtake each other."""
+        key = (order.account, order.client_order_id)
+        previous = self._writes.get(key)
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.wait([previous])
+            try:
+                if self.tracker is not None:
+                    await self.tracker.record(order)
+                else:
+                    await self.store.record(order)
+            except Exception as exc:  # the claim stays; tracking or a retried create settles it
+                log.warning("order not recorded yet", order_id=order.id, error=f"{type(exc).__name__}: {exc}")
+
+        task = asyncio.create_task(write())
+        self._writes[key] = task
+        task.add_done_callback(lambda t: self._writes.pop(key, None) if self._writes.get(key) is t else None)
+
+    async def drain(self) -> None:
+        """Wait for the writes in flight (at shutdown)."""
+        if self._writes:
+            await asyncio.wait(list(self._writes.values()), timeout=DB_DRAIN_SECONDS)
 
     # -- order.get / order.cancel / orders.open ---------------------------------------------------------------
     async def get(self, account: str, symbol: str, id: str | None, client_order_id: str | None) -> Order:
@@ -436,8 +475,8 @@ class OrderDesk:
             async with self.api.key_calling(lease.client):
                 raw = await lease.client.fetch_order(order_id, market.symbol)
         order = self._from_claim(raw, market, account, claim)
-        if claim is not None:
-            self._observe(order)
+        if claim is not None and (str(order.status), order.filled) != (claim.status, claim.filled):
+            self._record(order)
         return order
 
     async def cancel(self, account: str, symbol: str, id: str | None, client_order_id: str | None) -> Order:
@@ -455,7 +494,7 @@ class OrderDesk:
                     raw = await client.fetch_order(order_id, market.symbol)
         order = self._from_claim(raw, market, account, claim)
         if claim is not None:
-            self._observe(order)
+            self._record(order)
         return order
 
     async def open_orders(self, account: str, symbol: str | None) -> list[Order]:
@@ -484,8 +523,10 @@ class OrderDesk:
     ) -> tuple[Claim | None, str]:
         """The exchange id of the order meant, and Borsa's record of it if Borsa placed it."""
         if id:
-            return await self.store.by_order_id(account, id), id
-        claim = await self.store.get(account, client_order_id)
+            key = self._recent_ids.get((account, id))
+            claim = self._recent.get(key) if key else None
+            return claim or await self.store.by_order_id(account, id), id
+        claim = self._recent.get((account, client_order_id)) or await self.store.get(account, client_order_id)
         if claim is not None and claim.order_id:
             return claim, claim.order_id
         sent_id = claim.sent_client_order_id if claim is not None else client_order_id

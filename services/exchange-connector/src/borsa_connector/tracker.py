@@ -90,37 +90,28 @@ class OrderTracker:
         self._workers: dict[str, asyncio.Task] = {}
         self._loop: asyncio.Task | None = None
         self._closed_at: dict[str, float] = {}
-        self._tasks: set[asyncio.Task] = set()
         self.events_published = 0
 
     async def start(self) -> None:
         self._loop = asyncio.create_task(self._poll_forever())
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._loop, *self._workers.values(), *self._tasks) if t is not None]
+        tasks = [t for t in (self._loop, *self._workers.values()) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
-    def observe(self, order: Order, *, created: bool = False) -> None:
-        """An order changed under our eyes. A new order resting untouched is published at once (nothing to ask the
-        exchange); anything else is left to a pass over its account, soon."""
-        untouched = order.status == OrderStatus.OPEN and order.filled == 0
-        if created and untouched:
-            task = asyncio.create_task(self._publish_created(order))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        elif not untouched:  # filled some, or ended: its trades and final event need a pass
-            self.poke(order.account)
-
-    async def _publish_created(self, order: Order) -> None:
-        try:
+    async def record(self, order: Order) -> None:
+        """What the exchange just said about an order, outside a pass. Nothing filled: no trades to fetch, so its
+        event is published at once. Something filled: its trades and event are left to a pass, soon."""
+        if order.filled == 0:
             await self.publish(order, [])
-            await self.store.published(order.account, order.client_order_id, mark_of(order))
-        except Exception as exc:  # the next pass publishes it (same event id, so never twice)
-            log.warning("created event not published yet", order_id=order.id, error=f"{type(exc).__name__}: {exc}")
+            await self.store.record(order, published=mark_of(order))
+        else:
+            await self.store.record(order)
+            self.poke(order.account)
 
     def poke(self, account: str) -> None:
         self._wanted.setdefault(account, asyncio.Event()).set()
@@ -216,8 +207,8 @@ class OrderTracker:
 
     async def _settle_order(self, claim: Claim, order: Order, new_fills: list[Fill]) -> int:
         mark = mark_of(order)
-        await self.store.update(claim.account, claim.client_order_id, order)
         if mark == claim.published and not new_fills:
+            await self.store.record(order)
             return 0
         if order.status != OrderStatus.OPEN and order.filled > 0:
             recorded = sum((f.amount for f in await self.store.fills_of(claim.account, order.id)), Decimal(0))
@@ -227,10 +218,11 @@ class OrderTracker:
                 if not new_fills:
                     return 0
                 await self.publish(_as_open(order), new_fills)
+                await self.store.record(order)
                 return 1
             self._closed_at.pop(order.id, None)
         await self.publish(order, new_fills)
-        await self.store.published(claim.account, claim.client_order_id, mark)
+        await self.store.record(order, published=mark)
         return 1
 
     async def publish(self, order: Order, fills: list[Fill]) -> None:
@@ -245,7 +237,7 @@ class OrderTracker:
             order_events(order.exchange, order.account), encode(event), headers={"Nats-Msg-Id": event.event_id}
         )
         self.events_published += 1
-        log.info(
+        log.debug(
             "order event", kind=event.kind, order_id=order.id, client_order_id=order.client_order_id, fills=len(fills)
         )
 

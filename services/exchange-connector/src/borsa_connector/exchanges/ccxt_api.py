@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+import weakref
 from collections.abc import Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -151,6 +152,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
         self.rate_limit_scale = rate_limit_scale
         self.rate_share = rate_share
         self.on_throttle = on_throttle
+        self._clients: weakref.WeakSet = weakref.WeakSet()
         self.public = self.new_client()
         self._markets: dict[str, Market] = {}
         self.index = SymbolIndex({}, exchange=exchange_id)
@@ -189,11 +191,19 @@ class CcxtExchangeAPI(BaseExchangeAPI):
         self.budgets.attach(client, account)
         public = getattr(self, "public", None)
         if public is not None and public.markets:
-            client.set_markets(public.markets, public.currencies)
-            for key in self.q["market_options"]:  # tables load_markets keeps in options, not in markets
-                if key in public.options:
-                    client.options[key] = public.options[key]
+            self._share_markets(client)
+        self._clients.add(client)
         return client
+
+    def _share_markets(self, client) -> None:
+        """The public client's loaded markets, by reference: one table in the process however many keys."""
+        public = self.public
+        if client is public:
+            return
+        client.set_markets_from_exchange(public)
+        for key in self.q["market_options"]:  # tables load_markets keeps in options, not in markets
+            if key in public.options:
+                client.options[key] = public.options[key]
 
     @asynccontextmanager
     async def calling(self, client=None):
@@ -224,6 +234,8 @@ class CcxtExchangeAPI(BaseExchangeAPI):
                 new[symbol] = market_from_ccxt(market, self.public.precisionMode)
             except ValueError as exc:  # a market without usable precision cannot be traded safely: leave it out
                 log.warning("market skipped", symbol=symbol, reason=str(exc))
+        for client in list(self._clients):  # account clients follow the reloaded table
+            self._share_markets(client)
         changes = market_changes(self._markets, new) if self._markets else []
         self._markets = new
         self.index = SymbolIndex({s: raw[s] for s in new}, self.q["currency_aliases"], exchange=self.id)

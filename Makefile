@@ -54,6 +54,7 @@ bench: install ## Benchmarks, printed as tables (see README)
 	$(PY) bench/sim.py --write-readme
 	$(PY) bench/connector_market.py --write-readme
 	$(PY) bench/gateway.py --write-readme
+	$(PY) bench/connector_orders.py --write-readme
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

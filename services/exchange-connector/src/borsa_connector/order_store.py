@@ -213,17 +213,6 @@ class OrderStore:
         )
         return Claim.from_row(row) if row is not None else None
 
-    async def get_by_sent_id(self, account: str, sent_client_order_id: str) -> Claim | None:
-        row = await self._pool().fetchrow(
-            f"SELECT {_COLUMNS} FROM connector_orders WHERE exchange_name = $1 AND account_id = $2"
-            " AND sent_client_order_id = $3",
-            self.exchange,
-            uuid.UUID(account),
-            sent_client_order_id,
-            timeout=DB_TIMEOUT_SECONDS,
-        )
-        return Claim.from_row(row) if row is not None else None
-
     async def client_ids(self, account: str, sent_ids: list[str]) -> dict[str, str]:
         """Borsa's client order id for each id as sent to the exchange (only those Borsa sent)."""
         if not sent_ids:

@@ -351,11 +351,13 @@ async def test_a_stored_order_is_what_was_sent_and_fits_the_exchange_client_id_r
         amount=Decimal("0.01"),
     )
     assert order.client_order_id == client_order_id
-    row = await db.fetchrow(
-        "SELECT sent_client_order_id, state, amount FROM connector_orders WHERE client_order_id = $1",
-        client_order_id,
-    )
-    assert row["state"] == "placed" and row["amount"] == Decimal("0.01")
+    query = "SELECT sent_client_order_id, state, amount, order_id FROM connector_orders WHERE client_order_id = $1"
+    row = await db.fetchrow(query, client_order_id)  # recorded before it was sent
+    assert row["amount"] == Decimal("0.01")
+    async with asyncio.timeout(10):  # and its exchange id right after the reply
+        while (row := await db.fetchrow(query, client_order_id))["state"] != "placed":
+            await asyncio.sleep(0.05)
+    assert row["order_id"] == order.id
     assert len(row["sent_client_order_id"]) <= 18
     placed = await sim_orders(admin, "kraken", sim_account)
     assert [o["client_order_id"] for o in placed] == [row["sent_client_order_id"]]

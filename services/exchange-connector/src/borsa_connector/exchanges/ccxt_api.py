@@ -190,8 +190,11 @@ class CcxtExchangeAPI(BaseExchangeAPI):
             )
         self.budgets.attach(client, account)
         public = getattr(self, "public", None)
-        if public is not None and public.markets:
-            self._share_markets(client)
+        if public is not None:
+            # One TLS context (and CA bundle) for the process instead of one per key: most of a client's memory.
+            client.ssl_context = public.ssl_context
+            if public.markets:
+                self._share_markets(client)
         self._clients.add(client)
         return client
 

@@ -56,7 +56,10 @@ async def pool(dsn):
     try:
         yield pool
     finally:
-        await pool.close()
+        try:  # a failed test may leave a connection checked out: never hang the run on it
+            await asyncio.wait_for(pool.close(), 10)
+        except TimeoutError:
+            pool.terminate()
 
 
 @pytest.fixture

@@ -20,7 +20,16 @@ from borsa_db import (
 from borsa_testing.processes import free_port
 
 Exists = Callable[[str], Awaitable[bool]]
-TABLES = {"users", "api_keys", "bot_configs", "connector_orders", "connector_fills", "paper_balances", "paper_orders", "paper_trades"}
+TABLES = {
+    "users",
+    "api_keys",
+    "bot_configs",
+    "connector_orders",
+    "connector_fills",
+    "paper_balances",
+    "paper_orders",
+    "paper_trades",
+}
 
 
 async def schema(dsn: str) -> dict[str, list[tuple]]:

@@ -28,10 +28,11 @@ from borsa_runtime.request import request
 from borsa_runtime.sealing import generate_keypair, seal, to_wire
 from borsa_testing.processes import start_nats
 from borsa_testing.sim import SimAdmin
+from borsa_testing.trading import SEALING_KEY, sealed, store_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.contract]
 
-PRIVATE, PUBLIC = generate_keypair()
+PRIVATE = SEALING_KEY
 FAST = {"BORSA_RATE_LIMIT_SCALE": "100", "BORSA_REQUEST_TIMEOUT_MS": "3000"}
 
 
@@ -116,28 +117,6 @@ async def db(migrated_database):
 async def sim_account(sim: str, exchange: str, balances: dict[str, str]) -> dict:
     async with SimAdmin(sim) as admin:
         return await admin.create_account(exchange, balances)
-
-
-def sealed(credentials: dict[str, str]) -> str:
-    return to_wire(seal(credentials, PUBLIC))
-
-
-async def store_key(db, exchange: str, credentials: dict[str, str] | None, mode: str = "live") -> str:
-    """A row in api_keys as the gateway writes it; returns the key's id (the bus's `account`)."""
-    user = await db.fetchval(
-        "INSERT INTO users (email, password_hash) VALUES ($1, 'argon2-hash') RETURNING id",
-        f"{uuid.uuid4().hex}@example.test",
-    )
-    sealed_bytes = seal(credentials, PUBLIC) if credentials is not None else None
-    key_id = await db.fetchval(
-        "INSERT INTO api_keys (user_id, exchange_name, label, mode, sealed_credentials, key_hint) "
-        "VALUES ($1, $2, 'test key', $3, $4, '') RETURNING id",
-        user,
-        exchange,
-        mode,
-        sealed_bytes,
-    )
-    return str(key_id)
 
 
 async def check(nc, exchange: str, **fields) -> CredentialsCheckReply:

@@ -25,19 +25,12 @@ from borsa_runtime import errors as E
 from borsa_runtime.request import request
 from borsa_testing.processes import start_nats
 from borsa_testing.sim import SimAdmin
-from borsa_testing.trading import QUOTES, SEALING_KEY, SYMBOLS, store_key
+from borsa_testing.trading import CREATE_PATHS, QUOTES, SEALING_KEY, SYMBOLS, store_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.contract]
 
 EXCHANGES = ("binance", "kraken", "coinbase", "kucoin")
 FAST = {"BORSA_RATE_LIMIT_SCALE": "100", "BORSA_REQUEST_TIMEOUT_MS": "3000", "BORSA_ORDER_POLL_MS": "300"}
-# Each exchange's create-order path at the simulator (for faults and stats).
-CREATE_PATHS = {
-    "binance": ("POST", "/api/v3/order"),
-    "kraken": ("POST", "/0/private/AddOrder"),
-    "coinbase": ("POST", "/api/v3/brokerage/orders"),
-    "kucoin": ("POST", "/api/v1/*orders"),
-}
 
 
 @pytest.fixture(scope="module")

@@ -24,17 +24,11 @@ from borsa_proto.subjects import order_create, order_events, ticker
 from borsa_runtime.request import request
 from borsa_testing.processes import start_nats
 from borsa_testing.sim import SimAdmin
-from borsa_testing.trading import QUOTES, SEALING_KEY, SYMBOLS, store_key
+from borsa_testing.trading import CREATE_PATHS, QUOTES, SEALING_KEY, SYMBOLS, store_key
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXCHANGES = ("binance", "kraken", "coinbase", "kucoin")
-CREATE_PATHS = {
-    "binance": ("POST", "/api/v3/order"),
-    "kraken": ("POST", "/0/private/AddOrder"),
-    "coinbase": ("POST", "/api/v3/brokerage/orders"),
-    "kucoin": ("POST", "/api/v1/*orders"),
-}
 ENV = {"BORSA_RATE_LIMIT_SCALE": "100", "BORSA_REQUEST_TIMEOUT_MS": "3000", "BORSA_ORDER_POLL_MS": "300"}
 
 

@@ -13,6 +13,13 @@ SEALING_KEY, SEALING_PUBLIC_KEY = generate_keypair()
 # Markets with room for small orders on every simulated exchange, by exchange.
 QUOTES = {"binance": "USDT", "kraken": "USD", "coinbase": "USD", "kucoin": "USDT"}
 SYMBOLS = {"binance": "BTC/USDT", "kraken": "BTC/USD", "coinbase": "BTC/USD", "kucoin": "BTC/USDT"}
+# Each exchange's create-order route at the simulator (method, path pattern), for faults and request counts.
+CREATE_PATHS = {
+    "binance": ("POST", "/api/v3/order"),
+    "kraken": ("POST", "/0/private/AddOrder"),
+    "coinbase": ("POST", "/api/v3/brokerage/orders"),
+    "kucoin": ("POST", "/api/v1/*orders"),
+}
 
 
 def sealed(credentials: dict[str, str], public_key: str = SEALING_PUBLIC_KEY) -> str:

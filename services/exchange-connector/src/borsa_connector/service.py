@@ -22,7 +22,7 @@ from borsa_proto.subjects import (
     connector_queue_group,
     exchange_subject,
 )
-from borsa_runtime.endpoints import InFlight, handler
+from borsa_runtime.endpoints import handler
 from borsa_runtime.errors import BadRequest, Internal, respond_error
 
 from .accounts import AccountStore
@@ -56,8 +56,6 @@ class ConnectorService:
         self.service: Service | None = None
         self._catch_all = None
         self._revoked = None
-        # Not used yet: served concurrently, ten requests on one Kraken key got EAPI:Invalid nonce (see the note).
-        self.in_flight = InFlight()
 
     def _routes(self):
         api = self.api
@@ -141,7 +139,6 @@ class ConnectorService:
         await self.accounts.forget(account)
 
     async def stop(self) -> None:
-        await self.in_flight.wait()  # answer what is under way before the connection drains
         if self._revoked is not None:
             await self._revoked.unsubscribe()
         if self._catch_all is not None:

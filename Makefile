@@ -23,7 +23,7 @@ $(VENV)/.installed: $(MEMBERS) $(wildcard uv.lock)
 	$(UV) sync --all-packages
 	@touch $@
 
-run: install ## Start Borsa offline: NATS, the exchange simulator and one connector per exchange
+run: install ## Start Borsa offline: NATS, Postgres, simulator, connectors, runner, reporting, gateway, a demo
 	$(PY) scripts/run.py
 
 migrate: install ## Create and migrate the Postgres database named by DATABASE_URL (safe to repeat)
@@ -55,6 +55,7 @@ bench: install ## Benchmarks, printed as tables (see README)
 	$(PY) bench/connector_market.py --write-readme
 	$(PY) bench/gateway.py --write-readme
 	$(PY) bench/connector_orders.py --write-readme
+	$(PY) bench/runner.py --write-readme
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -2,9 +2,10 @@
 
 Starts (unless the environment points at running ones) a nats-server with JetStream and a Postgres cluster
 under the state folder, applies the migrations, then the exchange simulator, one connector per simulated
-exchange and the gateway, each on a free loopback port (the gateway on BORSA_HTTP_PORT, default 8000).
-Prints `Borsa is up: http://127.0.0.1:<port>` once every service answers; Ctrl-C or SIGTERM stops everything
-it started.
+exchange, the bot runner, reporting and the gateway, each on a free loopback port (the gateway on
+BORSA_HTTP_PORT, default 8000). Once every service answers it seeds the demo (a user with one simulator key and
+one running bot per exchange, all through the gateway's HTTP API) and prints
+`Borsa is up: http://127.0.0.1:<port>`; Ctrl-C or SIGTERM stops everything it started, the services first.
 
 Environment: BORSA_HOME (state folder, default .run/), BORSA_HTTP_PORT, NATS_URL, DATABASE_URL,
 BORSA_SIM_URL, BORSA_EXCHANGES.
@@ -22,6 +23,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from demo import seed_demo_lines  # scripts/demo.py, beside this file
 from honcho.manager import Manager
 
 from borsa_db import migrate
@@ -31,6 +33,39 @@ from borsa_testing.processes import find_binary, free_port, start_postgres
 ROOT = Path(__file__).resolve().parents[1]
 PY = shlex.quote(sys.executable)
 EXCHANGES = ("binance", "kraken", "coinbase", "kucoin")
+
+# What the services stand on: stopped once they have stopped (honcho would stop everything at once).
+INFRASTRUCTURE = ("nats", "sim")
+INFRASTRUCTURE_GRACE = 4.0  # seconds; honcho kills whatever still runs 5 s after the first process stopped
+
+
+class Supervisor(Manager):
+    """honcho's Manager, stopping the services before NATS and the simulator.
+
+    The services then stop while NATS still answers (connectors finish the requests in flight, the runner hands its
+    bots back) instead of reconnecting to a server that is gone until honcho kills them. honcho 2 has no ordering
+    of its own: this overrides its `_killall`.
+    """
+
+    def _killall(self, force: bool = False) -> None:
+        if force:
+            super()._killall(force=True)
+            return
+        self._signal(lambda name: name not in INFRASTRUCTURE)
+        threading.Thread(target=self._stop_infrastructure, daemon=True).start()
+
+    def _signal(self, which) -> None:
+        for name, process in self._processes.items():
+            if which(name) and "returncode" not in process and process.get("pid"):
+                self._system_print(f"sending SIGTERM to {name} (pid {process['pid']})\n")
+                self._procmgr.terminate(process["pid"])
+
+    def _stop_infrastructure(self) -> None:
+        deadline = time.monotonic() + INFRASTRUCTURE_GRACE
+        services = [p for name, p in self._processes.items() if name not in INFRASTRUCTURE]
+        while time.monotonic() < deadline and any("returncode" not in p for p in services):
+            time.sleep(0.1)
+        self._signal(lambda name: name in INFRASTRUCTURE)
 
 
 def _get(url: str) -> dict | None:
@@ -42,20 +77,34 @@ def _get(url: str) -> dict | None:
 
 
 def announce_when_ready(
-    manager: Manager, gateway: str, sim_url: str, nats_url: str, connectors: dict[str, int]
+    manager: Manager,
+    gateway: str,
+    sim_url: str,
+    nats_url: str,
+    connectors: dict[str, int],
+    runner_port: int,
+    reporting_port: int,
+    home: Path,
 ) -> None:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         sim_up = _get(f"{sim_url}/_sim/health") is not None
         gateway_up = (_get(f"{gateway}/api/v1/health") or {}).get("status") == "ok"
+        runner_up = (_get(f"http://127.0.0.1:{runner_port}/readyz") or {}).get("ready")
+        reporting_up = (_get(f"http://127.0.0.1:{reporting_port}/readyz") or {}).get("ready")
         ready = [ex for ex, port in connectors.items() if (_get(f"http://127.0.0.1:{port}/readyz") or {}).get("ready")]
-        if sim_up and gateway_up and len(ready) == len(connectors):
+        if sim_up and gateway_up and runner_up and reporting_up and len(ready) == len(connectors):
+            demo = seed_demo_lines(home, gateway, sim_url, nats_url, list(connectors))
             lines = [
                 f"Borsa is up: {gateway}",
                 f"  API: {gateway}/api/v1   OpenAPI: {gateway}/docs",
                 f"  exchanges (simulated): {sim_url}/<exchange>/...   admin: {sim_url}/_sim/health",
                 f"  NATS: {nats_url}   connectors: {', '.join(connectors)}",
                 *(f"  {ex} connector ops: http://127.0.0.1:{port}/metrics" for ex, port in connectors.items()),
+                f"  bot runner ops: http://127.0.0.1:{runner_port}/metrics",
+                f"  reporting ops: http://127.0.0.1:{reporting_port}/metrics   "
+                "reports on NATS: borsa.reports.summary|orders|trades",
+                *demo,
                 "  Ctrl-C stops everything.",
             ]
             print("\n".join(lines), flush=True)
@@ -65,11 +114,12 @@ def announce_when_ready(
     manager.terminate()
 
 
+# -- the demo ------------------------------------------------------------------------------------------------------
 def main() -> int:
     home = Path(os.environ.get("BORSA_HOME", ROOT / ".run")).resolve()
     home.mkdir(parents=True, exist_ok=True)
     exchanges = [e for e in os.environ.get("BORSA_EXCHANGES", ",".join(EXCHANGES)).split(",") if e]
-    manager = Manager()
+    manager = Supervisor()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
     nats_url = os.environ.get("NATS_URL")
@@ -109,6 +159,23 @@ def main() -> int:
                 "BORSA_SEALING_KEY": private,
             }
             manager.add_process(f"{exchange}", f"{PY} -m borsa_connector --exchange {exchange}", env=child)
+        runner_port = free_port()
+        manager.add_process(
+            "runner",
+            f"{PY} -m borsa_runner",
+            env={**env, "NATS_URL": nats_url, "DATABASE_URL": database_url, "BORSA_RUNNER_HTTP_PORT": str(runner_port)},
+        )
+        reporting_port = free_port()
+        manager.add_process(
+            "reporting",
+            f"{PY} -m borsa_reporting",
+            env={
+                **env,
+                "NATS_URL": nats_url,
+                "DATABASE_URL": database_url,
+                "BORSA_REPORTING_HTTP_PORT": str(reporting_port),
+            },
+        )
         http_port = int(os.environ.get("BORSA_HTTP_PORT", "8000"))
         if not port_is_free(http_port):
             print(f"port {http_port} is taken; set BORSA_HTTP_PORT to choose another", file=sys.stderr)
@@ -127,7 +194,9 @@ def main() -> int:
             },
         )
         threading.Thread(
-            target=announce_when_ready, args=(manager, gateway, sim_url, nats_url, connectors), daemon=True
+            target=announce_when_ready,
+            args=(manager, gateway, sim_url, nats_url, connectors, runner_port, reporting_port, home),
+            daemon=True,
         ).start()
         manager.loop()
         return manager.returncode or 0
@@ -151,6 +220,9 @@ def port_is_free(port: int) -> bool:
     import socket
 
     with socket.socket() as sock:
+        # As the gateway binds (uvicorn sets SO_REUSEADDR): connections of a previous run in TIME_WAIT do not
+        # hold the port, a listening server does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

@@ -29,6 +29,15 @@ TABLES = {
     "paper_balances",
     "paper_orders",
     "paper_trades",
+    "bot_runners",
+    "bot_leases",
+    "bot_state",
+    "bot_intents",
+    "bot_fills",
+    "report_orders",
+    "report_fills",
+    "report_positions",
+    "report_daily",
 }
 
 
@@ -70,7 +79,7 @@ async def test_migrating_twice_is_a_no_op(fresh_database: str) -> None:
     finally:
         await conn.close()
     assert await schema(fresh_database) == first
-    assert await current_revision(fresh_database) == head_revision() == "0002"
+    assert await current_revision(fresh_database) == head_revision() == "0004"
 
 
 @pytest.mark.integration

@@ -172,6 +172,18 @@ EXAMPLES: list[p.Message] = [
         timestamp=2,
         changes=[p.MarketChange(symbol="BTC/USDT", kind="changed", fields=["precision"], old=BTC_USDT, new=BTC_USDT)],
     ),
+    p.BotChanged(bot_id="0b6f6c1e-9c1a-4f7e-9d47-5a7c1f0e2b11", status="stopped", cancel_orders=False),
+    p.BotEvent(
+        bot_id="0b6f6c1e-9c1a-4f7e-9d47-5a7c1f0e2b11",
+        exchange="kraken",
+        symbol="BTC/USD",
+        status="paused",
+        status_reason="Paused: not enough funds to buy 0.0005 BTC/USD at market.",
+        position=D("0.00049950"),
+        average_entry=D("64250.5"),
+        realized_pnl=D("-0.0167"),
+        timestamp=1_717_171_718_300,
+    ),
     p.ErrorReply(
         error=p.ErrorBody(
             code=p.ErrorCode.RATE_LIMITED,

@@ -2,6 +2,7 @@
 
 from borsa_proto import subjects
 from borsa_proto.base import Message
+from borsa_proto.bots import BotChanged, BotEvent
 from borsa_proto.codec import BadMessage, convert, decode, decoder, encode, json_schema, to_builtins
 from borsa_proto.contract import REQUEST_REPLY
 from borsa_proto.errors import ERROR_CODE_HEADER, ERROR_HEADER, RETRYABLE, ErrorBody, ErrorCode, ErrorReply
@@ -64,6 +65,8 @@ __all__ = [
     "Balance",
     "BalanceReply",
     "BalanceRequest",
+    "BotChanged",
+    "BotEvent",
     "Candle",
     "CredentialField",
     "CredentialsCheckReply",

@@ -177,3 +177,25 @@ def parse_order_events(subject: str) -> tuple[str, str]:
 def market_events(exchange: str) -> str:
     """`borsa.events.market.<ex>`: the connector's market table changed."""
     return f"borsa.events.market.{exchange_id(exchange)}"
+
+
+BOTS_CHANGED = "borsa.bots.changed"
+"""The gateway's notice that a bot was started, stopped, edited or deleted (`BotChanged`); plain NATS, at most
+once: runners also scan the bot table every few seconds."""
+
+
+def bot_events(exchange: str, bot_id: str) -> str:
+    """`borsa.events.bot.<ex>.<bot id>`: a bot's status or position changed (`BotEvent`), for live dashboards."""
+    return f"borsa.events.bot.{exchange_id(exchange)}.{_token(bot_id, 'bot id')}"
+
+
+def bot_events_filter(exchange: str | None = None) -> str:
+    return f"borsa.events.bot.{exchange_id(exchange)}.>" if exchange else "borsa.events.bot.>"
+
+
+REPORTS_SERVICE = "reporting"
+
+
+def reports(name: str) -> str:
+    """`borsa.reports.<name>`: summary, orders, trades."""
+    return f"borsa.reports.{_token(name, 'report name')}"

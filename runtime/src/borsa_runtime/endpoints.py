@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -58,3 +59,36 @@ def handler(
                     observe(str(outcome), elapsed)
 
     return handle
+
+
+class InFlight:
+    """Serve each request of a subscription in its own task, at most `limit` at a time.
+
+    A NATS subscription hands its callback one message at a time: without this, one slow exchange call holds up
+    every request behind it on that endpoint. At the limit, the subscription waits (back-pressure) instead of
+    piling up tasks. `wait()` lets the ones under way finish before the connection drains.
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task] = set()
+
+    def wrap(self, handle: Handler) -> Handler:
+        async def spawn(request: Request) -> None:
+            await self._slots.acquire()
+            task = asyncio.create_task(handle(request))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+        return spawn
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    async def wait(self, timeout: float = 15.0) -> None:
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)

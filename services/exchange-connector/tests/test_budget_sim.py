@@ -112,7 +112,7 @@ async def test_three_binance_accounts_use_their_order_limit_without_a_429(sim, e
     async with SimAdmin(sim.url) as admin:
         before = await admin.stats()
         results = await asyncio.gather(
-            *(flood(lambda c=c: c.create_order(symbol, "limit", "buy", amount, price), 15, 4) for c in clients)
+            *(flood(lambda c=c: c.create_order(symbol, "limit", "buy", amount, price), 6, 4) for c in clients)
         )
         after = await admin.stats()
         placed = [len(await admin.orders("binance", a["account_id"])) for a in accounts]

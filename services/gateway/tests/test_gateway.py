@@ -13,9 +13,10 @@ import asyncpg
 import nats
 import pytest
 
+from borsa_proto import BotChanged, decode
 from borsa_proto import requests as rq
 from borsa_proto.exchange import BalanceReply
-from borsa_proto.subjects import balance
+from borsa_proto.subjects import BOTS_CHANGED, balance
 from borsa_runtime.request import request
 from borsa_testing.sim import SimAdmin
 
@@ -100,6 +101,24 @@ async def test_exchanges_online_and_offline(stack, session) -> None:
     assert status == 503 and data["detail"]["code"] == "exchange_unavailable"
 
 
+class Notices:
+    """The gateway's `borsa.bots.changed` notices, as a runner sees them."""
+
+    def __init__(self, nc, sub) -> None:
+        self.nc, self.sub = nc, sub
+
+    async def next(self) -> BotChanged:
+        msg = await self.sub.next_msg(timeout=5)
+        return decode(msg.data, BotChanged)
+
+
+async def notices_of(nats_url: str) -> Notices:
+    nc = await nats.connect(nats_url)
+    sub = await nc.subscribe(BOTS_CHANGED)
+    await nc.flush()
+    return Notices(nc, sub)
+
+
 async def test_kraken_key_and_bot_round_trip(stack, session) -> None:
     user = await new_user(session, stack["url"])
     credentials = await kraken_credentials(stack["sim"])
@@ -129,8 +148,19 @@ async def test_kraken_key_and_bot_round_trip(stack, session) -> None:
     assert [b["id"] for b in listed] == [bot["id"]]
     _, none = await user.call("GET", "/bots?exchange=kucoin", expect=200)
     assert none == []
+    notices = await notices_of(stack["nats"])
     _, started = await user.call("POST", f"/bots/{bot['id']}/start", expect=200)
     assert started["status"] == "running"
+    _, stopped = await user.call("POST", f"/bots/{bot['id']}/stop?cancel_orders=false", expect=200)
+    assert stopped["status"] == "stopped"
+    await user.call("POST", f"/bots/{bot['id']}/start", expect=200)
+    seen = [await notices.next() for _ in range(3)]
+    assert [(n.bot_id, n.status, n.cancel_orders) for n in seen] == [
+        (bot["id"], "running", None),
+        (bot["id"], "stopped", False),
+        (bot["id"], "running", None),
+    ]
+    await notices.nc.drain()
     _, patched = await user.call(
         "PATCH", f"/bots/{bot['id']}", {"params": {"quote_amount": "30", "interval_seconds": 600}}, 200
     )

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from .processes import ConnectorProcess, SimServer, start_connector, start_nats, start_postgres, start_sim
+from .processes import (
+    ConnectorProcess,
+    RunnerProcess,
+    SimServer,
+    start_connector,
+    start_nats,
+    start_postgres,
+    start_runner,
+    start_sim,
+)
 
 # Limits a hundredfold: tests share one loopback IP, and only the rate-limit tests (which start their own
 # simulator with a small scale) are about the limits.
@@ -139,6 +148,24 @@ def connector_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
         process = start_connector(
             exchange, nats_url, sim_url, env=env, workdir=Path(tmp_path_factory.mktemp(f"connector-{exchange}"))
         )
+        started.append(process)
+        return process
+
+    try:
+        yield start
+    finally:
+        for process in started:
+            process.stop()
+
+
+@pytest.fixture(scope="session")
+def runner_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., RunnerProcess]]:
+    """Start `borsa-runner` processes (`runner_factory(nats_url, database_url, env={...})`); all are stopped at the
+    end of the run."""
+    started: list[RunnerProcess] = []
+
+    def start(nats_url: str, database_url: str, env: dict[str, str] | None = None) -> RunnerProcess:
+        process = start_runner(nats_url, database_url, env=env, workdir=Path(tmp_path_factory.mktemp("runner")))
         started.append(process)
         return process
 

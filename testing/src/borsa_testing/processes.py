@@ -345,17 +345,25 @@ def start_connector(
 ) -> ConnectorProcess:
     """`borsa-connector --exchange <ex>` against NATS (and the simulator); returns once it reports ready."""
     workdir = Path(workdir or tempfile.mkdtemp(prefix=f"borsa-connector-{exchange}-"))
-    log_path = workdir / "connector.log"
     child_env = {**os.environ, "NATS_URL": nats_url, "LOG_FORMAT": "json", **(env or {})}
     if sim_url:
         child_env["BORSA_SIM_URL"] = sim_url
-    proc = subprocess.Popen(
+    proc, ops_url, log_path = _start_until_ready(
         [sys.executable, "-m", "borsa_connector", "--exchange", exchange, "--http-port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=child_env,
-        start_new_session=True,
-        text=True,
+        child_env,
+        f"borsa-connector {exchange}",
+        workdir / "connector.log",
+        timeout,
+    )
+    return ConnectorProcess(exchange, ops_url, proc, log_path)
+
+
+def _start_until_ready(
+    command: list[str], env: dict[str, str], name: str, log_path: Path, timeout: float
+) -> tuple[subprocess.Popen, str, Path]:
+    """Start a service that prints `<name> ... ready; ops on <url>`; (process, ops url, log) once it has."""
+    proc = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, start_new_session=True, text=True
     )
     deadline = time.monotonic() + timeout
     ops_url = None
@@ -364,17 +372,97 @@ def start_connector(
             line = proc.stdout.readline()
             if not line:
                 if proc.poll() is not None:
-                    raise ServerError(f"borsa-connector {exchange} exited with code {proc.returncode}{_tail(log_path)}")
+                    raise ServerError(f"{name} exited with code {proc.returncode}{_tail(log_path)}")
                 continue
             log.write(line)
-            if f"borsa-connector {exchange} ready" in line:
+            if line.startswith(name) and " ready" in line and "ops on " in line:
                 ops_url = line.rsplit("ops on ", 1)[1].strip()
                 break
     if ops_url is None:
         _stop(proc, signal.SIGKILL)
-        raise ServerError(f"borsa-connector {exchange} was not ready within {timeout:.0f}s{_tail(log_path)}")
+        raise ServerError(f"{name} was not ready within {timeout:.0f}s{_tail(log_path)}")
     _drain(proc, log_path)
-    return ConnectorProcess(exchange, ops_url, proc, log_path)
+    return proc, ops_url, log_path
+
+
+# -- the reporting service ------------------------------------------------------------------------------------
+@dataclass
+class ReportingProcess:
+    ops_url: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL)
+
+
+def start_reporting(
+    nats_url: str,
+    database_url: str,
+    *,
+    workdir: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> ReportingProcess:
+    """`borsa-reporting` against NATS and Postgres; returns once it reports ready."""
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="borsa-reporting-"))
+    child_env = {**os.environ, "NATS_URL": nats_url, "DATABASE_URL": database_url, "LOG_FORMAT": "json", **(env or {})}
+    proc, ops_url, log_path = _start_until_ready(
+        [sys.executable, "-m", "borsa_reporting", "--http-port", "0"],
+        child_env,
+        "borsa-reporting",
+        workdir / "reporting.log",
+        timeout,
+    )
+    return ReportingProcess(ops_url, proc, log_path)
+
+
+# -- the bot runner ------------------------------------------------------------------------------------------
+@dataclass
+class RunnerProcess:
+    ops_url: str
+    proc: subprocess.Popen
+    log_path: Path
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def kill(self) -> None:
+        _stop(self.proc, signal.SIGKILL)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+
+def start_runner(
+    nats_url: str,
+    database_url: str,
+    *,
+    workdir: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> RunnerProcess:
+    """`borsa-runner` against NATS and Postgres; returns once it reports ready."""
+    workdir = Path(workdir or tempfile.mkdtemp(prefix="borsa-runner-"))
+    child_env = {
+        **os.environ,
+        "NATS_URL": nats_url,
+        "DATABASE_URL": database_url,
+        "LOG_FORMAT": "json",
+        **(env or {}),
+    }
+    proc, ops_url, log_path = _start_until_ready(
+        [sys.executable, "-m", "borsa_runner", "--http-port", "0"],
+        child_env,
+        "borsa-runner",
+        workdir / "runner.log",
+        timeout,
+    )
+    return RunnerProcess(ops_url, proc, log_path)
 
 
 # -- the gateway ---------------------------------------------------------------------------------------------

@@ -16,13 +16,13 @@ from borsa_proto.exchange import MarketChange, MarketEvent
 from borsa_proto.subjects import market_events
 from borsa_runtime.bus import GracefulShutdown, connect, run_service
 from borsa_runtime.logging import configure_logging, log_context
+from borsa_runtime.ops import OpsServer
 from borsa_runtime.settings import SettingsError
 from borsa_runtime.streams import ensure_orders_stream
 
 from .accounts import AccountStore
 from .exchanges.registry import resolve_exchange
 from .metrics import Metrics
-from .ops import OpsServer
 from .order_store import OrderStore, new_instance_id
 from .orders import OrderDesk
 from .service import ConnectorService
@@ -65,7 +65,7 @@ class Connector:
         self.api.accounts = self.accounts
         self.nc = None
         self.serving = False  # the bus endpoints exist and the server knows them
-        self.ops = OpsServer(self.metrics, self.readiness, settings.http_host, settings.http_port)
+        self.ops = OpsServer(self.metrics.registry, self.readiness, settings.http_host, settings.http_port)
 
     def readiness(self) -> dict[str, bool]:
         return {

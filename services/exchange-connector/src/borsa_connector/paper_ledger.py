@@ -226,8 +226,8 @@ class PaperLedger:
         self._seeded = True
 
     async def lock(self, conn: asyncpg.Connection, currencies: Iterable[str]) -> Balances:
-        """Lock the balance rows a change touches, creating empty ones, always in currency order."""
-        await self.seed()  # before any empty row: an empty row would keep its starting balance from being set
+        """Lock the balance rows a change touches, creating empty ones, always in currency order. `transaction()`
+        has seeded the starting balances first: an empty row would keep its starting balance from being set."""
         ordered = sorted(set(currencies))
         await conn.execute(
             "INSERT INTO paper_balances (account_id, currency, free, used) SELECT $1, c, 0, 0 "
@@ -245,6 +245,9 @@ class PaperLedger:
 
     @asynccontextmanager
     async def transaction(self, doing: str) -> AsyncIterator[asyncpg.Connection]:
+        # Seeded before a connection is held: seeding inside would need a second one from the pool, and orders
+        # holding every connection while each waits for one more would wait forever.
+        await self.seed()
         async with self.db(doing), self.pool.acquire(timeout=DB_TIMEOUT_SECONDS) as conn, conn.transaction():
             yield conn
 

@@ -22,7 +22,7 @@ from borsa_proto.subjects import (
     connector_queue_group,
     exchange_subject,
 )
-from borsa_runtime.endpoints import handler
+from borsa_runtime.endpoints import InFlight, handler
 from borsa_runtime.errors import BadRequest, Internal, respond_error
 
 from .accounts import AccountStore
@@ -56,6 +56,8 @@ class ConnectorService:
         self.service: Service | None = None
         self._catch_all = None
         self._revoked = None
+        # Requests are served concurrently: one slow exchange call must not hold up other accounts' orders.
+        self.in_flight = InFlight()
 
     def _routes(self):
         api = self.api
@@ -94,7 +96,7 @@ class ConnectorService:
             await self.service.add_endpoint(
                 name=op.endpoint_name,
                 subject=exchange_subject(exchange, op),
-                handler=handler(request_type, serve, self._observer(op.endpoint_name)),
+                handler=self.in_flight.wrap(handler(request_type, serve, self._observer(op.endpoint_name))),
                 queue_group=connector_queue_group(exchange),
             )
         if self.accounts is not None:
@@ -139,6 +141,7 @@ class ConnectorService:
         await self.accounts.forget(account)
 
     async def stop(self) -> None:
+        await self.in_flight.wait()  # answer what is under way before the connection drains
         if self._revoked is not None:
             await self._revoked.unsubscribe()
         if self._catch_all is not None:

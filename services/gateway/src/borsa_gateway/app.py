@@ -13,7 +13,7 @@ from borsa_runtime.bus import connect
 from . import errors
 from .bus import Connectors
 from .cache import BotListCache
-from .routes import api_keys, auth, bots, exchanges, health, strategies
+from .routes import api_keys, auth, bots, exchanges, health, reports, strategies
 from .security import LoginLimiter, Tokens
 from .settings import GatewaySettings
 
@@ -44,7 +44,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.tokens = Tokens(settings.token_secret.reveal(), settings.token_minutes)
     app.state.login_limiter = LoginLimiter(settings.login_attempts, settings.login_window_seconds)
     errors.install(app)
-    for module in (auth, exchanges, api_keys, bots, strategies, health):
+    for module in (auth, exchanges, api_keys, bots, reports, strategies, health):
         app.include_router(module.router, prefix=API)
 
     def openapi() -> dict:

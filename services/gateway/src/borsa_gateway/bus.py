@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from uuid import UUID
 
 from nats.aio.client import Client
 
+from borsa_proto import BotChanged, encode
 from borsa_proto.exchange import CredentialsCheckReply, Describe, Market, MarketsReply, Ticker
 from borsa_proto.requests import (
     CredentialsCheckRequest,
@@ -15,7 +18,7 @@ from borsa_proto.requests import (
     MarketsRequest,
     TickerRequest,
 )
-from borsa_proto.subjects import SERVICE_NAME, exchange_subject
+from borsa_proto.subjects import BOTS_CHANGED, SERVICE_NAME, exchange_subject
 from borsa_runtime.request import request
 
 DISCOVERY_WAIT = 0.3
@@ -89,3 +92,9 @@ class Connectors:
 
     async def revoked(self, exchange: str, account: str) -> None:
         await self.nc.publish(f"borsa.exchange.{exchange}.account.revoked", json.dumps({"account": account}).encode())
+
+    async def bot_changed(self, bot_id: UUID, status: str, cancel_orders: bool | None = None) -> None:
+        """Tell the runners at once (they also read the table every few seconds: a lost notice only delays)."""
+        notice = BotChanged(bot_id=str(bot_id), status=status, cancel_orders=cancel_orders)
+        with contextlib.suppress(Exception):  # the row is the truth; the notice only makes it take effect sooner
+            await self.nc.publish(BOTS_CHANGED, encode(notice))

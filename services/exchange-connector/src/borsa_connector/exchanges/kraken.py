@@ -38,7 +38,8 @@ class KrakenAPI(CcxtExchangeAPI):
         fetch2 = client.fetch2
 
         async def serialized(path, api="public", method="GET", params=None, config=None):
-            if api == "private":
+            # ccxt's implicit methods pass `api` as a list (["private"]); fetch2's own callers may pass a string.
+            if _api_name(api) == "private":
                 async with lock:
                     return await fetch2(path, api, method, params or {}, config or {})
             return await fetch2(path, api, method, params or {}, config or {})
@@ -53,3 +54,7 @@ class KrakenAPI(CcxtExchangeAPI):
 
         client.nonce = nonce
         return client
+
+
+def _api_name(api) -> str:
+    return api[0] if isinstance(api, (list, tuple)) and api else api

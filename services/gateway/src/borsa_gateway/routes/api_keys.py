@@ -182,10 +182,12 @@ async def revoke(key_id: Annotated[UUID, Path()], user: User, pool: Db, bus: Bus
         )
         if exchange is None:
             raise not_found("API key")
-        await conn.execute(
+        paused = await conn.fetch(
             "UPDATE bot_configs SET status = 'paused', status_reason = 'its API key was deleted', updated_at = now() "
-            "WHERE api_key_id = $1 AND status <> 'stopped'",
+            "WHERE api_key_id = $1 AND status <> 'stopped' RETURNING id",
             key_id,
         )
     await lists.changed(user)  # its bots were paused
     await bus.revoked(exchange, str(key_id))
+    for row in paused:
+        await bus.bot_changed(row["id"], "paused")

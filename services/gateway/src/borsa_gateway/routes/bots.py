@@ -204,17 +204,21 @@ async def update(bot_id: BotId, body: BotPatch, user: User, pool: Db, bus: Bus, 
         json.dumps(params),
     )
     await lists.changed(user)
+    await bus.bot_changed(bot_id, row["status"])
     return _out(row)
 
 
 @router.delete("/{bot_id}", status_code=204, response_model=None)
-async def delete(bot_id: BotId, user: User, pool: Db, lists: BotLists) -> None:
+async def delete(bot_id: BotId, user: User, pool: Db, bus: Bus, lists: BotLists) -> None:
     if await pool.fetchval("DELETE FROM bot_configs WHERE id = $1 AND user_id = $2 RETURNING id", bot_id, user) is None:
         raise not_found("bot")
     await lists.changed(user)
+    await bus.bot_changed(bot_id, "deleted")
 
 
-async def _set_status(pool: Db, user: User, bot_id: UUID, status: str, lists: BotLists) -> BotOut:
+async def _set_status(
+    pool: Db, bus: Bus, user: User, bot_id: UUID, status: str, lists: BotLists, cancel_orders: bool | None = None
+) -> BotOut:
     row = await _owned(pool, user, bot_id)
     if status == "running":
         active = await pool.fetchval("SELECT status = 'active' FROM api_keys WHERE id = $1", row["api_key_id"])
@@ -230,14 +234,25 @@ async def _set_status(pool: Db, user: User, bot_id: UUID, status: str, lists: Bo
         status,
     )
     await lists.changed(user)
+    await bus.bot_changed(bot_id, status, cancel_orders)
     return _out(row)
 
 
 @router.post("/{bot_id}/start", response_model=BotOut)
-async def start(bot_id: BotId, user: User, pool: Db, lists: BotLists) -> BotOut:
-    return await _set_status(pool, user, bot_id, "running", lists)
+async def start(bot_id: BotId, user: User, pool: Db, bus: Bus, lists: BotLists) -> BotOut:
+    """The bot runs within a second (a runner takes it); a paused bot starts again with its reason cleared."""
+    return await _set_status(pool, bus, user, bot_id, "running", lists)
 
 
 @router.post("/{bot_id}/stop", response_model=BotOut)
-async def stop(bot_id: BotId, user: User, pool: Db, lists: BotLists) -> BotOut:
-    return await _set_status(pool, user, bot_id, "stopped", lists)
+async def stop(
+    bot_id: BotId,
+    user: User,
+    pool: Db,
+    bus: Bus,
+    lists: BotLists,
+    cancel_orders: Annotated[
+        bool | None, Query(description="cancel the bot's open orders (default: the runner's setting, true)")
+    ] = None,
+) -> BotOut:
+    return await _set_status(pool, bus, user, bot_id, "stopped", lists, cancel_orders)

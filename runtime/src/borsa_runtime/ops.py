@@ -1,18 +1,18 @@
-"""The connector's small HTTP port for Kubernetes and Prometheus: /healthz, /readyz, /metrics."""
+"""A service's small HTTP port for Kubernetes and Prometheus: /healthz, /readyz, /metrics."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
-from .metrics import Metrics
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 
 class OpsServer:
-    def __init__(self, metrics: Metrics, readiness: Callable[[], dict[str, bool]], host: str, port: int) -> None:
-        self.metrics = metrics
+    def __init__(
+        self, registry: CollectorRegistry, readiness: Callable[[], dict[str, bool]], host: str, port: int
+    ) -> None:
+        self.registry = registry
         self.readiness = readiness
         self.host, self.port = host, port
         self._runner: web.AppRunner | None = None
@@ -42,5 +42,5 @@ class OpsServer:
         return web.json_response({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     async def _metrics(self, _: web.Request) -> web.Response:
-        body = generate_latest(self.metrics.registry)
+        body = generate_latest(self.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

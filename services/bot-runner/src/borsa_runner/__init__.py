@@ -1,0 +1,1 @@
+"""Borsa bot runner."""

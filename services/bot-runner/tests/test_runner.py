@@ -220,6 +220,32 @@ async def test_dca_buys_at_once_rounded_to_the_market_and_keeps_the_position(pla
     assert intent["client_order_id"] == f"b{uuid.UUID(bot).hex}-1"
 
 
+@pytest.mark.parametrize("exchange", EXCHANGES)
+async def test_sma_cross_buys_on_a_cross_up_rounded_to_the_market(platform, runner, db, nc, admin, exchange):
+    """The simulator's last closed candles are scripted to a cross up of the fast SMA (2) over the slow one (4): the
+    bot reads them through the connector's `ohlcv` as it starts and buys at market, rounded to the market."""
+    symbol = SYMBOLS[exchange]
+    runner()
+    rules = await get_market(nc, exchange)
+    key, account = await sim_key(admin, db, exchange)
+    if time.time() % 60 > 45:  # the scripted candle must still be the last closed one when the bot reads it
+        await asyncio.sleep(61 - time.time() % 60)
+    price = Decimal((await admin.prices(exchange))[symbol])
+    # fast 99 <= slow 99.5 on the candle before, fast 100.5 > slow 100.25 on the last one (in units of price / 100)
+    await admin.script_candles(exchange, symbol, [price * Decimal(f) for f in ("1", "1", "1", "0.98", "1.03")])
+    params = {"timeframe": "1m", "fast": 2, "slow": 4, "quote_amount": "25"}
+    bot = await add_bot(db, nc, key, exchange, "sma_cross", params)
+
+    (order,) = await eventually(lambda: admin.orders(exchange, account), what="the buy on the cross up")
+    assert (order["side"], order["type"]) == ("buy", "market")
+    (intent,) = await intents(db, bot)
+    assert intent["side"] == "buy" and intent["client_order_id"] == f"b{uuid.UUID(bot).hex}-1"
+    assert multiple_of(intent["amount"], rules.precision.amount) and Decimal(intent["amount"]) > 0
+    if exchange != "coinbase":  # Coinbase takes a market buy as a quote size (ccxt sends amount times price)
+        assert Decimal(order["amount"]) == Decimal(intent["amount"])
+    await eventually(lambda: _position_row(db, bot), what="the fill applied to the bot's position")
+
+
 async def _position_row(db, bot: str):
     row = await bot_row(db, bot)
     return row if row is not None and row["position"] and row["position"] > 0 else None
@@ -508,8 +534,8 @@ async def test_a_deleted_bot_cancels_its_orders_even_when_the_notice_is_lost(pla
 
 
 async def test_sma_bots_on_one_symbol_read_its_candles_once_per_candle(platform, runner, db, nc, admin):
-    """The crossing itself is in the strategy's unit tests (candles are minutes long); here: candles reach the
-    SMA bots through one request per (symbol, timeframe) and closed candle, however many bots follow it."""
+    """Candles reach the SMA bots through one request per (symbol, timeframe) and closed candle, however many bots
+    follow it."""
     exchange = "kraken"
     runner()
     before = await _ohlc_calls(admin, exchange)

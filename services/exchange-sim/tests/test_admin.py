@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -136,6 +137,42 @@ async def test_price_admin_rejects_unknown_symbols(sim_url) -> None:
         async with session.post(f"{sim_url}/_sim/prices", json=body) as response:
             assert response.status == 400
             assert (await response.json())["error"]["field"] == "symbol"
+
+
+@pytest.mark.parametrize("exchange", ["binance", "kraken", "coinbase", "kucoin"])
+async def test_scripted_candles_reach_ccxt_as_the_last_closed_closes(sim_url, exchange) -> None:
+    symbol = "BTC/USDT" if exchange in ("binance", "kucoin") else "BTC/USD"
+    async with SimAdmin(sim_url) as admin:
+        price = Decimal((await admin.prices(exchange))[symbol])
+        closes = [(price * Decimal(f)).quantize(Decimal("0.1")) for f in ("0.98", "0.97", "1.01", "1.04")]
+        scripted = await admin.script_candles(exchange, symbol, closes)
+    client = ccxt_client(exchange, sim_url)
+    try:
+        await client.load_markets()
+        series = await client.fetch_ohlcv(symbol, "1m", limit=20)
+    finally:
+        await client.close()
+    by_time = {c[0]: c for c in series}
+    for (ts, close), wanted in zip(scripted["candles"], closes, strict=True):
+        candle = by_time[ts]
+        assert Decimal(str(candle[4])) == Decimal(close) == wanted
+        assert Decimal(str(candle[2])) >= Decimal(close) >= Decimal(str(candle[3]))  # high >= close >= low
+    # each scripted candle opens where the one before it closed
+    assert Decimal(str(by_time[scripted["candles"][-1][0]][1])) == closes[-2]
+
+
+async def test_scripted_candles_validate_their_input(sim_url) -> None:
+    async with aiohttp.ClientSession() as session:
+        for body, field in (
+            ({"exchange": "kraken", "symbol": "NOPE/USD", "closes": ["1"]}, "symbol"),
+            ({"exchange": "kraken", "symbol": "BTC/USD", "closes": []}, "closes"),
+            ({"exchange": "kraken", "symbol": "BTC/USD", "closes": ["-1"]}, "closes"),
+            ({"exchange": "kraken", "symbol": "BTC/USD", "closes": ["x"]}, "closes"),
+            ({"exchange": "nope", "symbol": "BTC/USD", "closes": ["1"]}, "exchange"),
+        ):
+            async with session.post(f"{sim_url}/_sim/candles", json=body) as response:
+                assert response.status == 400, body
+                assert (await response.json())["error"]["field"] == field
 
 
 @pytest.mark.parametrize(

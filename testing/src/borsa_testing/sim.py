@@ -89,6 +89,11 @@ class SimAdmin:
     async def set_price(self, exchange: str, symbol: str, price: str | Decimal) -> dict:
         return await self._call("POST", "/prices", json={"exchange": exchange, "symbol": symbol, "price": str(price)})
 
+    async def script_candles(self, exchange: str, symbol: str, closes: list[str | Decimal]) -> dict:
+        """Make the last closed one-minute candles of `symbol` close at `closes` (oldest first)."""
+        body = {"exchange": exchange, "symbol": symbol, "closes": [str(c) for c in closes]}
+        return await self._call("POST", "/candles", json=body)
+
     async def prices(self, exchange: str) -> dict[str, str]:
         return (await self._call("GET", "/prices", params={"exchange": exchange}))["prices"][exchange]
 

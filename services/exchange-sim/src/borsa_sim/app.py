@@ -348,6 +348,32 @@ def _admin(sim: Sim) -> web.Application:
             state.set_price(spec, price)
         return json_response({"paused": sim.paused, "prices": _prices(sim, data.get("exchange"))})
 
+    @routes.post("/candles")
+    async def script_candles(request: web.Request) -> web.Response:
+        """Set the closes of the last closed one-minute candles of a market (oldest first), for strategy tests."""
+        data = await _json_body(request)
+        exchange = _exchange_of(sim, data.get("exchange"))
+        state = sim.states[exchange]
+        spec = state.find_market(data.get("symbol"))
+        if spec is None:
+            return _bad(f"symbol {data.get('symbol')!r} is not listed on {exchange}", "symbol")
+        raw = data.get("closes")
+        if not isinstance(raw, list) or not 1 <= len(raw) <= 1000:
+            return _bad("closes must be a list of 1 to 1000 decimal strings, oldest first", "closes")
+        try:
+            closes = [Decimal(str(v)) for v in raw]
+        except Exception:
+            return _bad("closes must be decimal strings", "closes")
+        if not all(c.is_finite() and c > 0 for c in closes):
+            return _bad("closes must be positive decimal strings", "closes")
+        try:
+            candles = state.script_closes(spec, closes)
+        except ValueError as exc:
+            return _bad(str(exc), "closes")
+        return json_response(
+            {"exchange": exchange, "symbol": spec.symbol, "candles": [[c.ts, str(c.close)] for c in candles]}
+        )
+
     @routes.post("/markets")
     async def change_market(request: web.Request) -> web.Response:
         data = await _json_body(request)

@@ -626,6 +626,9 @@ class ExchangeState:
         self.walk(spec).set_price(price, now_ms())
         self.match(spec)
 
+    def script_closes(self, spec: MarketSpec, closes: list[Decimal]) -> list:
+        return self.walk(spec).script_closes(closes, now_ms())
+
     def match(self, spec: MarketSpec) -> None:
         """Fill resting limit orders the price walked through, whole, at their own price, as maker."""
         walk = self.walk(spec)

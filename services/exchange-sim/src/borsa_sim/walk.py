@@ -159,6 +159,25 @@ class PriceWalk:
             self._history = self._build_history()
         return self._history + self._live
 
+    def script_closes(self, closes: list[Decimal], now_ms: int) -> list[Candle]:
+        """Rewrite the last `len(closes)` closed one-minute candles so that they close at `closes`, oldest first.
+
+        Each candle opens where the one before it closed; high and low hold both. Strategies that read candles can
+        so be driven to a known signal without waiting for minutes of walk. The candle still open is left alone."""
+        current = now_ms - now_ms % MINUTE_MS
+        closed = [c for c in self.minute_candles() if c.ts < current]
+        if len(closes) > len(closed):
+            raise ValueError(f"closes: at most {len(closed)} candles are closed")
+        targets = closed[len(closed) - len(closes) :]
+        previous = closed[-len(closes) - 1].close if len(closed) > len(closes) else None
+        for candle, close in zip(targets, closes, strict=True):
+            close = max(quantize(close, self.tick), self.tick)
+            candle.open = previous if previous is not None else close
+            candle.close = close
+            candle.high, candle.low = max(candle.open, close), min(candle.open, close)
+            previous = close
+        return targets
+
     def ohlcv(self, timeframe: str, since: int | None, limit: int, now_ms: int) -> list[Candle]:
         """Candles of `timeframe` built from one-minute candles; the newest `limit` unless `since` is given."""
         frame = TIMEFRAMES_MS[timeframe]

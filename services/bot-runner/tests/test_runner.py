@@ -259,7 +259,7 @@ async def test_grid_places_limit_buys_below_the_price_on_the_tick(platform, runn
     price = Decimal((await admin.prices(exchange))[SYMBOLS[exchange]])
     low, high = (price * Decimal("0.90")).quantize(Decimal(1)), (price * Decimal("1.10")).quantize(Decimal(1))
     await add_bot(
-        db, nc, key, exchange, "grid", {"low": str(low), "high": str(high), "levels": 5, "quote_per_level": "30"}
+        db, nc, key, exchange, "grid", {"low": str(low), "high": str(high), "levels": 4, "quote_per_level": "30"}
     )
 
     orders = await eventually(
@@ -285,7 +285,7 @@ async def test_a_grid_re_arms_after_its_buy_and_its_sell_fill(platform, runner, 
     key, account = await sim_key(admin, db, exchange)
     price = Decimal((await admin.prices(exchange))[symbol])
     low, high = (price * Decimal("0.90")).quantize(Decimal(1)), (price * Decimal("1.10")).quantize(Decimal(1))
-    params = {"low": str(low), "high": str(high), "levels": 5, "quote_per_level": "40"}
+    params = {"low": str(low), "high": str(high), "levels": 4, "quote_per_level": "40"}
     bot = await add_bot(db, nc, key, exchange, "grid", params)
     first = await eventually(lambda: _at_least(admin.orders(exchange, account), 2), what="the grid's first buys")
     top_buy = max(first, key=lambda o: Decimal(o["price"]))

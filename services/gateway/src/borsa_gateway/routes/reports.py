@@ -252,13 +252,21 @@ def _iso(ms: int) -> str:
     return (EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula; ids and symbols come from exchanges and
+# from whoever placed an order, so a text cell that starts with one is quoted (numbers are left as they are).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_cell(row: dict, column: str) -> str:
     if column == "time":
         return _iso(row["timestamp_ms"])
     value = row[column]
     if value is None:
         return ""
-    return plain(value) if isinstance(value, Decimal) else str(value)
+    if isinstance(value, Decimal | int):
+        return plain(value) if isinstance(value, Decimal) else str(value)
+    text = str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 async def _csv_lines(pool: Db, f: queries.Filters) -> AsyncIterator[str]:

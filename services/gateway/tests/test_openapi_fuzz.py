@@ -14,6 +14,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
+STREAMS = {"/api/v1/events"}
+
 
 @pytest.fixture(scope="module")
 def api_schema(stack):
@@ -41,6 +43,8 @@ def error_body_shape(response) -> None:
 def test_no_5xx_and_errors_in_one_shape(api_schema, token) -> None:
     operations = [result.ok() for result in api_schema.get_all_operations()]
     assert len(operations) >= 12
+    # GET /events is an endless stream: every call would wait out its timeout. test_events.py covers it.
+    operations = [op for op in operations if op.path not in STREAMS]
     for operation in operations:
 
         @given(case=operation.as_strategy())

@@ -1,4 +1,4 @@
-"""The FastAPI application: routes under /api/v1, errors in one shape, OpenAPI at /openapi.json."""
+"""The FastAPI application: routes under /api/v1, errors in one shape, OpenAPI at /openapi.json, the web app at /."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from borsa_runtime.bus import connect
 from . import errors
 from .bus import Connectors
 from .cache import BotListCache
-from .routes import api_keys, auth, bots, exchanges, health, reports, strategies
+from .routes import api_keys, auth, bots, events, exchanges, health, reports, strategies, ui
 from .security import LoginLimiter, Tokens
 from .settings import GatewaySettings
 
@@ -28,6 +28,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         app.state.connectors = Connectors(app.state.nc, settings.bus_timeout_seconds)
         app.state.bot_lists = BotListCache(app.state.nc)
         await app.state.bot_lists.start()
+        app.state.events = events.EventHub(app.state.nc, app.state.db)
+        app.state.events.end_streams_on_exit()
         try:
             yield
         finally:
@@ -44,8 +46,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.tokens = Tokens(settings.token_secret.reveal(), settings.token_minutes)
     app.state.login_limiter = LoginLimiter(settings.login_attempts, settings.login_window_seconds)
     errors.install(app)
-    for module in (auth, exchanges, api_keys, bots, reports, strategies, health):
+    for module in (auth, exchanges, api_keys, bots, reports, strategies, health, events):
         app.include_router(module.router, prefix=API)
+    ui.install(app)  # the web app at / (after the API: its paths never shadow /api/v1)
 
     def openapi() -> dict:
         if app.openapi_schema is None:

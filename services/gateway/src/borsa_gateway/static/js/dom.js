@@ -1,0 +1,126 @@
+// Small DOM helpers: elements, form fields with their labels and error slots, the alert region, badges.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") el.className = value;
+    else if (key === "dataset") Object.assign(el.dataset, value);
+    else if (key.startsWith("on") && typeof value === "function") el.addEventListener(key.slice(2), value);
+    else if (value === true) el.setAttribute(key, "");
+    else el.setAttribute(key, String(value));
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const child of children.flat(Infinity)) {
+    if (child === undefined || child === null || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+let ids = 0;
+export const uid = (prefix) => `${prefix}-${++ids}`;
+
+// A labelled control with a hint and an error slot, tied with aria-describedby. `field` is the API's field name.
+export function field({ label, control, field: name, hint, id }) {
+  const controlId = id || control.id || uid("f");
+  control.id = controlId;
+  if (name) control.dataset.field = name;
+  const errorId = `${controlId}-error`;
+  const described = [];
+  let hintEl = null;
+  if (hint) {
+    hintEl = h("p", { class: "hint", id: `${controlId}-hint` }, hint);
+    described.push(hintEl.id);
+  }
+  described.push(errorId);
+  control.setAttribute("aria-describedby", described.join(" "));
+  const error = h("p", { class: "field-error", id: errorId, dataset: { errorFor: name || controlId } });
+  return h("div", { class: "field" }, h("label", { for: controlId }, label), control, hintEl, error);
+}
+
+export function clearErrors(form) {
+  for (const slot of form.querySelectorAll(".field-error")) slot.textContent = "";
+  for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  hideAlert();
+}
+
+// The field's message next to the field when the form has it; otherwise in the alert region. Returns the control.
+export function showError(form, error) {
+  const name = error.field;
+  const slot = name && form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
+  if (!slot) {
+    showAlert(error.message);
+    return null;
+  }
+  slot.textContent = error.message;
+  const control = form.querySelector(`[data-field="${CSS.escape(name)}"]`);
+  if (control) {
+    control.setAttribute("aria-invalid", "true");
+    control.focus();
+  }
+  return control;
+}
+
+export function showAlert(message, kind = "error") {
+  const alert = document.getElementById("alert");
+  alert.className = `alert alert-${kind}`;
+  alert.textContent = message;
+  alert.hidden = false;
+}
+
+export function hideAlert() {
+  const alert = document.getElementById("alert");
+  alert.hidden = true;
+  alert.textContent = "";
+}
+
+export function announce(message) {
+  const region = document.getElementById("announcer");
+  region.textContent = "";
+  // A new text node after a tick, so a repeated message is read again.
+  setTimeout(() => {
+    region.textContent = message;
+  }, 50);
+}
+
+const NAMES = { binance: "Binance", kraken: "Kraken", coinbase: "Coinbase", kucoin: "KuCoin" };
+
+export function exchangeName(id, exchanges) {
+  return exchanges?.find((e) => e.id === id)?.name || NAMES[id] || id;
+}
+
+export function badge(id, exchanges) {
+  return h("span", { class: "badge", dataset: { exchange: id } }, exchangeName(id, exchanges));
+}
+
+// Decimal strings shown as they are (no float rounding); long tails trimmed of trailing zeros.
+export function dec(value, unit) {
+  if (value === null || value === undefined || value === "") return "—";
+  let text = String(value);
+  if (text.includes(".")) text = text.replace(/0+$/, "").replace(/\.$/, "");
+  return unit ? `${text} ${unit}` : text;
+}
+
+export function pct(rate) {
+  if (rate === null || rate === undefined) return "—";
+  return `${(Number(rate) * 100).toFixed(2).replace(/\.?0+$/, "")}%`;
+}
+
+export function time(ms) {
+  if (!ms) return "—";
+  return new Date(ms).toLocaleString();
+}
+
+export function pageHeading(text) {
+  return h("h1", { tabindex: "-1" }, text);
+}

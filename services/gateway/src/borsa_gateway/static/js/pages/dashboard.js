@@ -1,0 +1,182 @@
+// The dashboard: bots grouped by exchange, each with status, position and PnL, kept current by live events.
+import { get, post, query } from "../api.js";
+import { announce, badge, clear, dec, exchangeName, field, h, pageHeading, showAlert, time } from "../dom.js";
+import { connectEvents } from "../events.js";
+import { exchanges as loadExchanges } from "../store.js";
+
+const FILLS_SHOWN = 5;
+const STATE_TEXT = { connecting: "Live updates: connecting…", live: "Live updates: on", offline: "Live updates: reconnecting…" };
+
+const sides = (symbol) => {
+  const [base, quote] = symbol.split("/");
+  return { base, quote: (quote || "").split(":")[0] };
+};
+
+export async function render(main) {
+  const exchanges = await loadExchanges().catch(() => []);
+  const live = h("p", { class: "live", id: "live-status", dataset: { state: "connecting" } }, STATE_TEXT.connecting);
+  const filter = h("select", { name: "exchange" });
+  const groups = h("div", { class: "groups", id: "bot-groups" });
+  main.append(
+    h("div", { class: "page-head" }, pageHeading("Dashboard"), live),
+    h("div", { class: "toolbar" }, field({ label: "Exchange", control: filter, id: "dash-exchange" }), h("a", { href: "/bots/new", "data-link": true, class: "button" }, "New bot")),
+    groups,
+  );
+
+  const cards = new Map(); // bot id -> {el, bot, seen fills}
+  const params = new URLSearchParams(location.search);
+
+  async function load() {
+    const [bots, summary, trades] = await Promise.all([
+      get("/bots"),
+      get(`/reports/summary${query({ group_by: "bot" })}`).catch(() => ({ rows: [] })),
+      get(`/trades${query({ limit: 200 })}`).catch(() => []),
+    ]);
+    const byBot = new Map(summary.rows.filter((r) => r.bot_id).map((r) => [r.bot_id, r]));
+    cards.clear();
+    const present = [...new Set(bots.map((b) => b.exchange))];
+    const chosen = params.get("exchange") || filter.value || "";
+    clear(
+      filter,
+      h("option", { value: "" }, `All exchanges (${bots.length})`),
+      present.map((ex) => h("option", { value: ex }, `${exchangeName(ex, exchanges)} (${bots.filter((b) => b.exchange === ex).length})`)),
+    );
+    filter.value = present.includes(chosen) ? chosen : "";
+    if (!bots.length) {
+      clear(groups, h("p", { class: "card empty" }, "No bots yet. ", h("a", { href: "/bots/new", "data-link": true }, "Create your first bot"), "."));
+      return;
+    }
+    clear(
+      groups,
+      present.map((ex) =>
+        h(
+          "section",
+          { class: "exchange-group", dataset: { exchange: ex }, "aria-labelledby": `group-${ex}` },
+          h("h2", { id: `group-${ex}` }, badge(ex, exchanges), h("span", { class: "count" }, ` ${bots.filter((b) => b.exchange === ex).length} bot(s)`)),
+          h("ul", { class: "cards" }, bots.filter((b) => b.exchange === ex).map((b) => card(b, byBot.get(b.id)))),
+        ),
+      ),
+    );
+    for (const t of [...trades].reverse()) if (t.bot_id && cards.has(t.bot_id)) addFill(t.bot_id, t, false);
+    applyFilter();
+  }
+
+  function card(bot, row) {
+    const { base, quote } = sides(bot.symbol);
+    const el = h(
+      "li",
+      { class: "card bot", dataset: { botId: bot.id, exchange: bot.exchange }, "aria-labelledby": `bot-${bot.id}` },
+      h(
+        "div",
+        { class: "card-head" },
+        badge(bot.exchange, exchanges),
+        h("h3", { id: `bot-${bot.id}` }, bot.symbol, h("span", { class: "market-id" }, ` · ${bot.market_id}`)),
+        h("span", { class: "strategy" }, bot.strategy),
+      ),
+      h("p", { class: "bot-status", dataset: { role: "status" } }),
+      h(
+        "dl",
+        { class: "facts" },
+        h("dt", {}, "Position"),
+        h("dd", { dataset: { role: "position" } }, dec(row?.position ?? "0", base)),
+        h("dt", {}, "Realised PnL"),
+        h("dd", { dataset: { role: "pnl" } }, dec(row?.realized_pnl ?? "0", quote)),
+        h("dt", {}, "Unrealised PnL"),
+        h("dd", { dataset: { role: "unrealized" } }, dec(row?.unrealized_pnl ?? "0", quote)),
+      ),
+      h("div", { class: "actions" }, h("button", { type: "button", dataset: { role: "toggle" } })),
+      h("h4", {}, "Recent fills"),
+      h("ol", { class: "fills", dataset: { role: "fills" } }, h("li", { class: "empty" }, "None yet")),
+    );
+    const entry = { el, bot, seen: new Set(), base, quote };
+    cards.set(bot.id, entry);
+    el.querySelector("[data-role=toggle]").addEventListener("click", () => toggle(entry));
+    setStatus(entry, bot.status, bot.status_reason);
+    return el;
+  }
+
+  function setStatus(entry, status, reason) {
+    entry.bot.status = status;
+    const text = { running: "Running", paused: "Paused", stopped: "Stopped" }[status] || status;
+    clear(
+      entry.el.querySelector("[data-role=status]"),
+      h("span", { class: `status status-${status}` }, text),
+      status === "paused" && reason ? h("span", { class: "reason" }, ` — ${reason}`) : null,
+    );
+    entry.el.dataset.status = status;
+    const button = entry.el.querySelector("[data-role=toggle]");
+    button.textContent = status === "running" ? "Stop" : "Start";
+    button.setAttribute("aria-label", `${button.textContent} the ${entry.bot.symbol} bot on ${exchangeName(entry.bot.exchange, exchanges)}`);
+  }
+
+  async function toggle(entry) {
+    const action = entry.bot.status === "running" ? "stop" : "start";
+    try {
+      const bot = await post(`/bots/${entry.bot.id}/${action}`);
+      setStatus(entry, bot.status, bot.status_reason);
+      announce(`${bot.symbol} bot ${bot.status}.`);
+    } catch (error) {
+      showAlert(error.message);
+    }
+  }
+
+  function addFill(botId, fill, fresh = true) {
+    const entry = cards.get(botId);
+    if (!entry || entry.seen.has(fill.trade_id)) return;
+    entry.seen.add(fill.trade_id);
+    const list = entry.el.querySelector("[data-role=fills]");
+    list.querySelector(".empty")?.remove();
+    const ms = fill.timestamp ?? fill.timestamp_ms;
+    list.prepend(
+      h(
+        "li",
+        { class: `fill side-${fill.side}${fresh ? " fresh" : ""}`, dataset: { tradeId: fill.trade_id } },
+        h("span", { class: "side" }, fill.side),
+        ` ${dec(fill.amount, entry.base)} at ${dec(fill.price, entry.quote)}`,
+        h("time", { datetime: new Date(ms).toISOString() }, ` · ${time(ms)}`),
+      ),
+    );
+    while (list.children.length > FILLS_SHOWN) list.lastElementChild.remove();
+    if (fresh) announce(`${entry.bot.symbol} on ${exchangeName(entry.bot.exchange, exchanges)}: ${fill.side} ${dec(fill.amount, entry.base)} at ${dec(fill.price, entry.quote)}`);
+  }
+
+  let reloading = null;
+  function reloadSoon() {
+    reloading ??= setTimeout(() => {
+      reloading = null;
+      load().catch((e) => showAlert(e.message));
+    }, 500);
+  }
+
+  function onEvent(name, data) {
+    if (name === "bot") {
+      const entry = cards.get(data.bot_id);
+      if (!entry) return reloadSoon();
+      setStatus(entry, data.status, data.status_reason);
+      if (data.position !== undefined) entry.el.querySelector("[data-role=position]").textContent = dec(data.position ?? "0", entry.base);
+      if (data.realized_pnl !== undefined) entry.el.querySelector("[data-role=pnl]").textContent = dec(data.realized_pnl ?? "0", entry.quote);
+    } else if (name === "order" && data.bot_id) {
+      if (!cards.has(data.bot_id)) return reloadSoon();
+      for (const fill of data.fills || []) addFill(data.bot_id, { ...fill, side: data.order.side });
+    }
+  }
+
+  function applyFilter() {
+    for (const section of groups.querySelectorAll(".exchange-group")) section.hidden = !!filter.value && section.dataset.exchange !== filter.value;
+  }
+
+  filter.addEventListener("change", () => {
+    applyFilter();
+    history.replaceState(null, "", `/dashboard${query({ exchange: filter.value })}`);
+  });
+
+  await load();
+  const stream = connectEvents({
+    onEvent,
+    onState: (state) => {
+      live.dataset.state = state;
+      live.textContent = STATE_TEXT[state];
+    },
+  });
+  return () => stream.close();
+}

@@ -95,6 +95,13 @@ async def test_markets_search_and_quote_filters(nc, ex) -> None:
     assert reply.markets and all(m.quote == quote for m in reply.markets)
 
 
+async def test_a_search_by_any_spelling_finds_the_market(nc, ex) -> None:
+    case = CASES[ex]
+    for spelling in case["spellings"]:
+        reply = await request(nc, subject(ex, "markets"), rq.MarketsRequest(search=spelling), MarketsReply)
+        assert case["symbol"] in [m.symbol for m in reply.markets], spelling
+
+
 async def test_every_spelling_resolves_to_one_market(nc, ex) -> None:
     case = CASES[ex]
     for spelling in case["spellings"]:

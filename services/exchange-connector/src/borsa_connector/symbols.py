@@ -27,12 +27,16 @@ class SymbolIndex:
         self.exchange = exchange
         self._exact: dict[str, str] = {}
         self._normal: dict[str, str] = {}
+        self._names: dict[str, tuple[str, ...]] = {}
         aliases = aliases or {}
         reverse = {unified: native for native, unified in aliases.items()}
         for symbol, market in markets.items():
+            names = []
             for name in self._spellings(market, reverse):
                 self._exact.setdefault(name, symbol)
                 self._normal.setdefault(normalize(name), symbol)
+                names.append(normalize(name))
+            self._names[symbol] = tuple(dict.fromkeys(names))
         self._symbols = {normalize(s): s for s in markets}
 
     @staticmethod
@@ -60,6 +64,10 @@ class SymbolIndex:
         if found:
             return found
         raise UnknownSymbol(self._unknown_message(text), exchange=self.exchange or None)
+
+    def matches(self, symbol: str, key: str) -> bool:
+        """Whether normalized `key` is part of any spelling of `symbol` (a search for XBTUSD finds BTC/USD)."""
+        return any(key in name for name in self._names.get(symbol, (normalize(symbol),)))
 
     def close_matches(self, text: str, limit: int = 5) -> list[str]:
         key = normalize(text)

@@ -24,7 +24,12 @@ def main() -> int:
         return 2
     configure_logging("gateway", settings.log_level, settings.log_format)
     uvicorn.run(
-        create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None, access_log=False
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,  # open event streams must not hold a stop forever
     )
     return 0
 

@@ -22,6 +22,9 @@ from borsa_proto.subjects import BOTS_CHANGED, SERVICE_NAME, exchange_subject
 from borsa_runtime.request import request
 
 DISCOVERY_WAIT = 0.3
+# A connector that answered discovery this recently still counts as online when a busy moment makes it miss the
+# wait above; one that is really gone then answers its requests with no responders (exchange_unavailable).
+SEEN_RECENTLY = 15.0
 DESCRIBE_TTL = 60.0
 
 
@@ -30,9 +33,10 @@ class Connectors:
         self.nc = nc
         self.timeout = timeout
         self._describe: dict[str, tuple[float, Describe]] = {}
+        self._seen: dict[str, float] = {}
 
     async def online(self) -> set[str]:
-        """Exchanges whose connectors answer `$SRV.PING` discovery right now."""
+        """Exchanges whose connectors answer `$SRV.PING` discovery now, or answered it within `SEEN_RECENTLY`."""
         inbox = self.nc.new_inbox()
         sub = await self.nc.subscribe(inbox)
         found: set[str] = set()
@@ -49,7 +53,9 @@ class Connectors:
                     found.add(exchange)
         finally:
             await sub.unsubscribe()
-        return found
+        now = time.monotonic()
+        self._seen.update(dict.fromkeys(found, now))
+        return found | {exchange for exchange, seen in self._seen.items() if now - seen < SEEN_RECENTLY}
 
     async def describe(self, exchange: str) -> Describe:
         cached = self._describe.get(exchange)

@@ -258,7 +258,7 @@ class CcxtExchangeAPI(BaseExchangeAPI):
                 continue
             if quote_key and market.quote.upper() != quote_key:
                 continue
-            if key and key not in normalize(market.symbol) and key not in normalize(market.market_id):
+            if key and not self.index.matches(market.symbol, key):
                 continue
             out.append(market)
         return sorted(out, key=lambda m: m.symbol)

@@ -150,6 +150,9 @@ def test_make_run_starts_everything_and_stops_it(tmp_path: Path) -> None:
         assert gateway.endswith(env["BORSA_HTTP_PORT"])
         with urllib.request.urlopen(f"{gateway}/api/v1/health") as response:
             assert json.load(response)["checks"] == {"nats": True, "postgres": True}
+        with urllib.request.urlopen(f"{gateway}/") as response:  # the web app, with no build step
+            assert response.headers["Content-Type"].startswith("text/html")
+            assert b"Borsa" in response.read()
 
         # The bot runner answers on its ops port.
         runner = re.search(r"bot runner ops: (http://127\.0\.0\.1:\d+)/metrics", text).group(1)

@@ -56,6 +56,7 @@ bench: install ## Benchmarks, printed as tables (see README)
 	$(PY) bench/gateway.py --write-readme
 	$(PY) bench/connector_orders.py --write-readme
 	$(PY) bench/runner.py --write-readme
+	$(PY) bench/reporting.py --write-readme
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

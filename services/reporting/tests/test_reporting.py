@@ -15,7 +15,10 @@ import pytest
 from borsa_proto import encode
 from borsa_proto.orders import Fill, Order, OrderEvent, OrderStatus, Side
 from borsa_proto.reports import ReportRequest, SummaryReply, TradesReply
-from borsa_proto.subjects import order_events, reports
+from borsa_proto.subjects import ORDERS_STREAM, order_events, reports
+from borsa_reporting import events
+from borsa_reporting.ingest import Ingest
+from borsa_reporting.rates import Rates
 from borsa_runtime.request import request
 from borsa_runtime.streams import ensure_orders_stream
 from borsa_testing.processes import ReportingProcess, start_nats, start_reporting
@@ -274,3 +277,72 @@ async def test_a_nats_restart_loses_nothing_and_counts_nothing_twice(servers, tm
         await db.close()
         process.stop()
         server.stop()
+
+
+async def test_an_undecodable_event_is_set_aside_and_the_rest_go_on(reporting, db, nc) -> None:
+    acc = await account(db)
+    subject = order_events(acc.exchange, acc.key)
+    bad = b'{"event_id": "x", "order": {"amount": 1.5}}'
+    await nc.jetstream().publish(subject, bad, headers={"Nats-Msg-Id": uuid.uuid4().hex})
+    await publish_case(nc, acc)
+    rows = await until_fills(db, acc, 3)
+    assert pnls(rows) == [0, 0, "R"]
+    deadline = time.monotonic() + 10
+    while (info := await nc.jetstream().consumer_info(ORDERS_STREAM, "borsa-reporting")).num_ack_pending:
+        assert time.monotonic() < deadline, info  # terminated, not left to come back
+        await asyncio.sleep(0.1)
+
+
+def view(acc: Account, o: Order, fills: list[Fill]) -> tuple[str, str, events.OrderEvent]:
+    """An event as the consumer hands it to Ingest."""
+    payload = encode(OrderEvent(event_id=uuid.uuid4().hex, kind="filled", order=o, fills=fills, timestamp=T0))
+    return acc.exchange, acc.key, events.decode_event(payload)
+
+
+def case_events(acc: Account, sequence=(BUY1, BUY2, SELL)) -> list:
+    return [
+        view(acc, order(acc, order_id, side, amount, amount, "closed", price=fills[0][1]), [fill(*f) for f in fills])
+        for order_id, side, amount, fills in sequence
+    ]
+
+
+async def test_two_writers_on_a_new_group_at_once_leave_the_rows_one_would(servers, db) -> None:
+    """Replicas: both find the group missing and insert it; the second to commit fails, tries again, finds it."""
+    acc = await account(db)
+    pools = [await asyncpg.create_pool(servers[1], min_size=1, max_size=1) for _ in range(2)]
+    writers = [Ingest(pool, Rates(None)) for pool in pools]
+    try:
+        first, second = case_events(acc, (BUY1,)), case_events(acc, (BUY2, SELL))
+        await asyncio.gather(writers[0].apply(first), writers[1].apply(second))
+    finally:
+        for writer, pool in zip(writers, pools, strict=True):
+            await writer.close()
+            await pool.close()
+    # Whichever committed first, the other found the group and went on from it (or, with the first buy last,
+    # computed the group again): the three fills in time order.
+    assert pnls(await until_fills(db, acc, 3)) == [0, 0, "R"]
+    assert (await db.fetchval("SELECT count(*) FROM report_positions WHERE account_id = $1", uuid.UUID(acc.key))) == 1
+    daily = await db.fetchrow(
+        "SELECT sum(orders) AS orders, sum(fills) AS fills, sum(volume) AS volume FROM report_daily "
+        "WHERE account_id = $1",
+        uuid.UUID(acc.key),
+    )
+    assert (daily["orders"], daily["fills"], daily["volume"]) == (3, 3, D("415"))
+
+
+async def test_a_lost_database_connection_costs_one_try(servers, db) -> None:
+    acc = await account(db)
+    name = f"ingest-{uuid.uuid4().hex[:8]}"
+    pool = await asyncpg.create_pool(servers[1], min_size=1, max_size=2, server_settings={"application_name": name})
+    ingest = Ingest(pool, Rates(None))
+    try:
+        first, second, third = case_events(acc)
+        await ingest.apply([first])
+        await db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", name)
+        with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+            await ingest.apply([second])
+        await ingest.apply([second, third])
+    finally:
+        await ingest.close()
+        await pool.close()
+    assert pnls(await until_fills(db, acc, 3)) == [0, 0, "R"]

@@ -58,7 +58,7 @@ class Reporting:
         self.nc = await connect(s.nats_url, name="borsa-reporting")
         shutdown.drain_on_shutdown(self.nc)
         consumer = Consumer(
-            self.nc.jetstream(),
+            self.nc,
             Ingest(pool, Rates(self.nc)),
             self.metrics,
             durable=s.durable,

@@ -4,6 +4,10 @@ Nothing is acknowledged before its transaction committed: a crash (or a failed c
 delivered again, and the writes are idempotent, so the rows end up the same. An event that cannot be decoded is
 set aside at once; one whose batch keeps failing is retried alone and set aside after repeated failures, so it
 never holds up the others.
+
+Each event is acknowledged on its own (AckPolicy.EXPLICIT), not the last of a batch for all before it (ALL): replicas
+share the consumer, and acknowledging "all up to here" would also take the events another replica holds and has not
+written yet, which its crash would then lose. Acknowledging costs about 2 us an event.
 """
 
 from __future__ import annotations
@@ -13,26 +17,39 @@ import contextlib
 import time
 
 import structlog
-from nats.js import JetStreamContext
+from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 
-from borsa_proto import decode
-from borsa_proto.orders import OrderEvent
 from borsa_proto.subjects import ORDER_EVENTS_ALL, ORDERS_STREAM, parse_order_events
 from borsa_runtime.streams import ensure_orders_stream
 
+from .events import OrderEvent, decode_event
 from .ingest import Ingest
 from .metrics import Metrics
+from .pull import Puller
 
 log = structlog.get_logger("borsa.reporting.consumer")
 
 POISON_DELIVERIES = 10
 
+Pulled = tuple[Msg, tuple[str, str, OrderEvent] | None]
+"""A delivered event and, when it decodes, (exchange, account, event)."""
+
+
+def decoded(msg: Msg) -> Pulled:
+    try:
+        exchange, account = parse_order_events(msg.subject)
+        return msg, (exchange, account, decode_event(msg.data))
+    except Exception:
+        return msg, None
+
 
 class Consumer:
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: Client,
         ingest: Ingest,
         metrics: Metrics,
         *,
@@ -41,31 +58,37 @@ class Consumer:
         wait_ms: int,
         ack_wait_seconds: float = 30.0,
     ) -> None:
-        self.js = js
+        self.nc = nc
         self.ingest = ingest
         self.metrics = metrics
         self.durable = durable
         self.batch = batch
         self.wait = wait_ms / 1000
         self.ack_wait = ack_wait_seconds
-        self._sub = None
+        self._puller: Puller[Pulled] | None = None
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        await ensure_orders_stream(self.js)
-        self._sub = await self.js.pull_subscribe(
-            ORDER_EVENTS_ALL,
-            durable=self.durable,
-            stream=ORDERS_STREAM,
-            config=ConsumerConfig(
+        js = self.nc.jetstream()
+        await ensure_orders_stream(js)
+        try:
+            await js.consumer_info(ORDERS_STREAM, self.durable)
+        except NotFoundError:
+            # An existing consumer is used as it is, as nats-py's pull_subscribe did (replicas starting together
+            # create the same one: the server answers the second with the first).
+            config = ConsumerConfig(
+                name=self.durable,
                 durable_name=self.durable,
+                filter_subject=ORDER_EVENTS_ALL,
                 ack_policy=AckPolicy.EXPLICIT,
                 deliver_policy=DeliverPolicy.ALL,
                 ack_wait=self.ack_wait,
                 max_ack_pending=50_000,
                 max_waiting=64,
-            ),
-        )
+            )
+            await js.add_consumer(ORDERS_STREAM, config=config)
+        self._puller = Puller(self.nc, ORDERS_STREAM, self.durable, batch=self.batch, wait=self.wait, prepare=decoded)
+        await self._puller.start()
         self._task = asyncio.create_task(self._run(), name="reporting-consumer")
 
     async def stop(self) -> None:
@@ -73,32 +96,32 @@ class Consumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._sub is not None:
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+        if self._puller is not None:
+            # Delivered ahead and not written: back to the stream now rather than after the ack wait.
+            for msg, _ in await self._puller.stop():
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+        await self.ingest.close()
 
     async def _run(self) -> None:
         while True:
             try:
-                msgs = await self._sub.fetch(self.batch, timeout=self.wait)
-            except TimeoutError:
-                continue
+                pulled = await self._puller.take()
             except Exception as exc:
                 log.warning("order events fetch failed", error=str(exc))
                 await asyncio.sleep(1.0)
                 continue
-            await self.handle(msgs)
+            await self.handle(pulled)
 
-    async def handle(self, msgs) -> None:
+    async def handle(self, pulled: list[Pulled]) -> None:
         events, good = [], []
-        for msg in msgs:
-            try:
-                exchange, account = parse_order_events(msg.subject)
-                events.append((exchange, account, decode(msg.data, OrderEvent)))
-                good.append(msg)
-            except Exception:
+        for msg, event in pulled:
+            if event is None:
                 log.error("undecodable order event set aside", subject=msg.subject)
                 await msg.term()
+                continue
+            events.append(event)
+            good.append(msg)
         if not events:
             return
         started = time.perf_counter()

@@ -19,10 +19,20 @@ SPOT_OPTIONS: dict[str, dict[str, Any]] = {
 
 
 def ccxt_client(
-    exchange_id: str, sim_url: str, credentials: dict[str, str] | None = None, timeout_ms: int = 10_000, **options: Any
+    exchange_id: str,
+    sim_url: str,
+    credentials: dict[str, str] | None = None,
+    timeout_ms: int = 10_000,
+    *,
+    pro: bool = False,
+    **options: Any,
 ):
-    """The REAL ccxt async class for `exchange_id`, its REST URLs pointed at the simulator."""
-    import ccxt.async_support as ccxt_async
+    """The REAL ccxt async class for `exchange_id` (its ccxt.pro class with `pro=True`), its REST and websocket
+    URLs pointed at the simulator."""
+    if pro:
+        import ccxt.pro as ccxt_async
+    else:
+        import ccxt.async_support as ccxt_async
 
     config = {
         "enableRateLimit": False,
@@ -82,6 +92,11 @@ class SimAdmin:
 
     async def clear_faults(self, exchange: str | None = None) -> None:
         await self._call("DELETE", "/faults", params={"exchange": exchange} if exchange else {})
+
+    async def drop_ws(self, exchange: str | None = None, refuse_ms: int = 0) -> dict[str, int]:
+        """Close the simulator's websocket connections; refuse new ones for `refuse_ms`."""
+        body = {"refuse_ms": refuse_ms, **({"exchange": exchange} if exchange else {})}
+        return (await self._call("POST", "/ws/drop", json=body))["dropped"]
 
     async def reset_limits(self) -> None:
         await self._call("POST", "/limits/reset")

@@ -24,6 +24,7 @@ from .accounts import AccountStore
 from .exchanges.registry import resolve_exchange
 from .metrics import Metrics
 from .order_store import OrderStore, new_instance_id
+from .order_streams import OrderStreams
 from .orders import OrderDesk
 from .service import ConnectorService
 from .settings import ConnectorSettings
@@ -108,7 +109,21 @@ class Connector:
         shutdown.on_shutdown(store.close)
         js = self.nc.jetstream()
         await ensure_orders_stream(js)
-        tracker = OrderTracker(js, self.api, self.accounts, store, interval_s=self.settings.order_poll_ms / 1000)
+        tracker = OrderTracker(
+            js,
+            self.api,
+            self.accounts,
+            store,
+            interval_s=self.settings.order_poll_ms / 1000,
+            fallback_s=self.settings.order_ws_fallback_poll_ms / 1000,
+        )
+        tracker.streams = OrderStreams(
+            self.api,
+            self.accounts,
+            tracker.poke,
+            enabled=self.api.ws_orders_enabled(self.settings.order_ws),
+            registry=self.metrics.registry,
+        )
         desk = OrderDesk(
             self.api, self.accounts, store, tracker, request_timeout_s=self.settings.request_timeout_ms / 1000
         )
@@ -117,7 +132,7 @@ class Connector:
         await tracker.start()
         shutdown.on_shutdown(tracker.stop)
         shutdown.on_shutdown(desk.drain)  # runs before the tracker stops and the store closes
-        log.info("orders recorded and tracked", instance=instance)
+        log.info("orders recorded and tracked", instance=instance, order_streams=tracker.streams.enabled)
 
     async def refresh_loop(self) -> None:
         period = self.settings.markets_refresh_minutes * 60

@@ -19,6 +19,12 @@ class ConnectorSettings(Settings, kw_only=True, frozen=True):
     rate_limit_scale: float = msgspec.field(default=1.0, name="BORSA_RATE_LIMIT_SCALE")
     # How often open orders are polled per account (sooner right after a create or cancel).
     order_poll_ms: int = msgspec.field(default=2000, name="BORSA_ORDER_POLL_MS")
+    # Private order streams (ccxt.pro watch_orders) per account with open orders: "auto" where the exchange's quirks
+    # say its stream works (Binance), "on" for every exchange whose ccxt.pro class has watchOrders, "off" never.
+    # A stream update makes the tracker look at the account at once; polling stays as the fallback.
+    order_ws: str = msgspec.field(default="auto", name="BORSA_ORDER_WS")
+    # How often an account whose stream is up is still polled (a missed update is found within this).
+    order_ws_fallback_poll_ms: int = msgspec.field(default=15_000, name="BORSA_ORDER_WS_FALLBACK_POLL_MS")
     # This replica's share of every budget (0.5 with two replicas behind one egress IP).
     rate_share: float = msgspec.field(default=1.0, name="BORSA_RATE_SHARE")
     http_host: str = msgspec.field(default="127.0.0.1", name="BORSA_CONNECTOR_HTTP_HOST")
@@ -38,12 +44,15 @@ class ConnectorSettings(Settings, kw_only=True, frozen=True):
             ("BORSA_WATCH_LEASE_MS", self.watch_lease_ms, 100),
             ("BORSA_REQUEST_TIMEOUT_MS", self.request_timeout_ms, 100),
             ("BORSA_ORDER_POLL_MS", self.order_poll_ms, 50),
+            ("BORSA_ORDER_WS_FALLBACK_POLL_MS", self.order_ws_fallback_poll_ms, 50),
             ("BORSA_RATE_LIMIT_SCALE", self.rate_limit_scale, 0.0001),
             ("BORSA_ACCOUNT_CLIENTS_MAX", self.account_clients_max, 1),
             ("BORSA_ACCOUNT_RECHECK_SECONDS", self.account_recheck_seconds, 1),
         ):
             if value < low:
                 raise ValueError(f"{name} must be at least {low}, got {value}")
+        if self.order_ws not in ("auto", "on", "off"):
+            raise ValueError(f"BORSA_ORDER_WS must be auto, on or off, got {self.order_ws!r}")
         if not 0 < self.rate_share <= 1:
             raise ValueError(f"BORSA_RATE_SHARE must be above 0 and at most 1, got {self.rate_share}")
         if not 0 <= self.http_port <= 65535:

@@ -6,6 +6,9 @@ no longer open, and for the trades of those that filled more, then publishes a l
 to BORSA_ORDERS. Each event carries `Nats-Msg-Id` derived from its content, so a re-publish after a crash or by a
 second replica is dropped by JetStream. Orders of a connector instance that is gone are adopted by the next pass,
 which is how a restart reconciles what changed while the connector was down. Paper accounts are matched first.
+
+Where the account's private order stream runs (order_streams.py), each update on it asks for a pass at once, and
+while the stream is up the account is polled only every `fallback_s`.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .orders import fills_from_trades, order_from_ccxt
 if TYPE_CHECKING:
     from .accounts import AccountStore
     from .exchanges.ccxt_api import CcxtExchangeAPI
+    from .order_streams import OrderStreams
     from .orders import OrderDesk
 
 log = structlog.get_logger("borsa.connector.tracker")
@@ -78,6 +82,7 @@ class OrderTracker:
         *,
         interval_s: float = 2.0,
         min_gap_s: float = 1.0,
+        fallback_s: float = 15.0,
     ) -> None:
         self.js = js
         self.api = api
@@ -86,6 +91,9 @@ class OrderTracker:
         self.desk: OrderDesk | None = None
         self.interval_s = interval_s
         self.min_gap_s = min_gap_s
+        self.fallback_s = fallback_s
+        self.streams: OrderStreams | None = None
+        self._polled_at: dict[str, float] = {}
         self._wanted: dict[str, asyncio.Event] = {}
         self._workers: dict[str, asyncio.Task] = {}
         self._loop: asyncio.Task | None = None
@@ -96,6 +104,8 @@ class OrderTracker:
         self._loop = asyncio.create_task(self._poll_forever())
 
     async def stop(self) -> None:
+        if self.streams is not None:
+            await self.streams.close()
         tasks = [t for t in (self._loop, *self._workers.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -106,6 +116,8 @@ class OrderTracker:
     async def record(self, order: Order) -> None:
         """What the exchange just said about an order, outside a pass. Nothing filled: no trades to fetch, so its
         event is published at once. Something filled: its trades and event are left to a pass, soon."""
+        if self.streams is not None and order.status == OrderStatus.OPEN:
+            self.streams.want(order.account)
         if order.filled == 0:
             await self.publish(order, [])
             await self.store.record(order, published=mark_of(order))
@@ -114,6 +126,8 @@ class OrderTracker:
             self.poke(order.account)
 
     def poke(self, account: str) -> None:
+        if self.streams is not None:
+            self.streams.want(account)
         self._wanted.setdefault(account, asyncio.Event()).set()
         worker = self._workers.get(account)
         if worker is None or worker.done():
@@ -123,7 +137,12 @@ class OrderTracker:
         while True:
             try:
                 await self.store.adopt_orphans()
+                now = time.monotonic()
                 for account in await self.store.pending_accounts():
+                    streamed = self.streams is not None and self.streams.healthy(account)
+                    if streamed and now - self._polled_at.get(account, 0.0) < self.fallback_s:
+                        continue  # its stream asks for passes; a poll now and then catches a missed update
+                    self._polled_at[account] = now
                     self.poke(account)
             except Exception as exc:  # the database may be away for a moment: try again next round
                 log.warning("order tracking round failed", error=f"{type(exc).__name__}: {exc}")
@@ -137,6 +156,8 @@ class OrderTracker:
             started = time.monotonic()
             try:
                 await self.sync(account)
+                if self.streams is not None and self.streams.running(account) and not await self.store.pending(account):
+                    self.streams.stop(account)
             except E.UnknownAccount as error:
                 log.warning("orders of an unusable key are not tracked", account=account, reason=error.message)
             except Exception as exc:

@@ -177,6 +177,8 @@ def _exchange_app(sim: Sim, dialect: Dialect, prefix: str | None = None) -> web.
     app = web.Application(middlewares=[unknown_routes])
     for method, path, handler, private, weight in dialect.routes:
         app.router.add_route(method, path, _wrap(sim, dialect, handler, private, weight, path, prefix))
+    for path, handler in dialect.ws_routes:
+        app.router.add_get(path, handler)
     return app
 
 
@@ -307,6 +309,22 @@ def _admin(sim: Sim) -> web.Application:
     async def clear_faults(request: web.Request) -> web.Response:
         sim.faults.clear(_exchange_of(sim, request.query.get("exchange"), required=False))
         return json_response({"faults": sim.faults.list()})
+
+    @routes.post("/ws/drop")
+    async def drop_ws(request: web.Request) -> web.Response:
+        """Close the websocket connections of one exchange (or all), as a network drop would; with
+        `refuse_ms` new connections are refused (HTTP 503) for that long."""
+        data = await _json_body(request)
+        exchange = _exchange_of(sim, data.get("exchange"), required=False)
+        refuse_ms = data.get("refuse_ms", 0)
+        if not isinstance(refuse_ms, int) or isinstance(refuse_ms, bool) or not 0 <= refuse_ms <= 3_600_000:
+            return _bad("refuse_ms must be an integer between 0 and 3600000", "refuse_ms")
+        dropped = {}
+        for name, dialect in sim.dialects.items():
+            if exchange is None or name == exchange:
+                dropped[name] = await dialect.drop_ws(refuse_ms / 1000)
+        log.info("ws_dropped", dropped=dropped, refuse_ms=refuse_ms)
+        return json_response({"dropped": dropped, "refuse_ms": refuse_ms})
 
     @routes.post("/limits/reset")
     async def reset_limits(_: web.Request) -> web.Response:
@@ -459,5 +477,12 @@ def create_app(sim: Sim) -> web.Application:
             await task
 
     app.cleanup_ctx.append(clock)
+
+    async def close_websockets(app: web.Application) -> None:
+        # Open websockets would hold the shutdown for its whole timeout.
+        for dialect in sim.dialects.values():
+            await dialect.drop_ws()
+
+    app.on_shutdown.append(close_websockets)
     app["sim"] = sim
     return app

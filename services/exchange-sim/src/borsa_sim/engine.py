@@ -193,6 +193,10 @@ class FeePolicy:
 
 FEE_POLICIES = {"binance": FeePolicy(in_received_asset=True)}
 
+# What happened to an order, for push streams: "new", "trade" (with its fill; the order may have ended with it)
+# or "closed" (canceled, expired, or a market order the book could not fill completely).
+OrderListener = Callable[[str, "Order", "Fill | None"], None]
+
 
 class ExchangeState:
     """One simulated exchange: its markets, walks, accounts and order book of record."""
@@ -228,6 +232,13 @@ class ExchangeState:
         self._order_seq = itertools.count(1)
         self._trade_seq = itertools.count(1)
         self.order_id_factory = order_id_factory or (lambda n: str(n))
+        # Called synchronously on every change of an order (websocket user streams): after the change, so the
+        # order is seen as it is right then.
+        self.listeners: list[OrderListener] = []
+
+    def notify(self, change: str, order: Order, fill: Fill | None = None) -> None:
+        for listener in self.listeners:
+            listener(change, order, fill)
 
     # -- markets ---------------------------------------------------------------------------------------------
     def market(self, key: str | None) -> MarketSpec:
@@ -464,6 +475,7 @@ class ExchangeState:
             holding.free -= need
             holding.used += need
             self._open_by_symbol.setdefault(spec.symbol, {})[order.id] = order
+        self.notify("new", order)
         self._take(order, account)
         if type == "market" and order.is_open:
             # Whatever the book could not fill is gone: a market order never rests.
@@ -509,11 +521,6 @@ class ExchangeState:
             if size <= 0:
                 break
             self._fill(order, account, level_price, size, "taker")
-            if (
-                order.quote_amount is not None
-                and order.quote_amount - order.cost < level_price * order.spec.amount_step
-            ):
-                self._close(order, account, "filled")
 
     def _fill(self, order: Order, account: Account, price: Decimal, size: Decimal, liquidity: str) -> None:
         spec = order.spec
@@ -551,8 +558,12 @@ class ExchangeState:
         order.cost += cost
         order.fee += fee
         order.updated_ms = ts
-        if order.amount is not None and order.filled >= order.amount:
-            self._close(order, account, "filled")
+        if (order.amount is not None and order.filled >= order.amount) or (
+            # A buy by quote funds is done when what is left cannot buy one more step at this price.
+            order.quote_amount is not None and order.quote_amount - order.cost < price * spec.amount_step
+        ):
+            self._close(order, account, "filled", notify=False)
+        self.notify("trade", order, fill)
 
     def _consume(self, order: Order, holding: Holding, amount: Decimal) -> None:
         """Take `amount` out of the order's reservation first, then out of free funds."""
@@ -561,7 +572,7 @@ class ExchangeState:
         holding.used -= from_reserved
         holding.free -= amount - from_reserved
 
-    def _close(self, order: Order, account: Account, status: str) -> None:
+    def _close(self, order: Order, account: Account, status: str, notify: bool = True) -> None:
         order.status = status
         order.updated_ms = now_ms()
         if order.reserved:
@@ -570,6 +581,8 @@ class ExchangeState:
             holding.free += order.reserved
             order.reserved = ZERO
         self._open_by_symbol.get(order.spec.symbol, {}).pop(order.id, None)
+        if notify:
+            self.notify("closed", order)
 
     def cancel_order(self, account: Account, order: Order) -> Order:
         if not order.is_open:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import ccxt.async_support as ccxt_async
+import ccxt.pro as ccxt_pro
 import structlog
 
 from borsa_proto.exchange import (
@@ -62,6 +63,7 @@ class Quirks(TypedDict, total=False):
     modes: tuple[str, ...]
     notes: tuple[str, ...]
     key_refusals: tuple[str, ...]
+    ws_orders: bool
 
 
 DEFAULT_QUIRKS: Quirks = {
@@ -87,6 +89,9 @@ DEFAULT_QUIRKS: Quirks = {
     "notes": (),
     # Exchange error texts that mean "this key was refused" where ccxt maps them to a generic error.
     "key_refusals": (),
+    # Does the account's private order stream (ccxt.pro watch_orders) work here, the simulator included? Decides
+    # BORSA_ORDER_WS=auto; "on" tries every exchange whose ccxt.pro class has watchOrders.
+    "ws_orders": False,
 }
 
 CREDENTIAL_LABELS = {
@@ -160,11 +165,17 @@ class CcxtExchangeAPI(BaseExchangeAPI):
 
     # -- clients ----------------------------------------------------------------------------------------------
     def new_client(
-        self, credentials: dict[str, str] | None = None, *, sandbox: bool = False, account: str | None = None
+        self,
+        credentials: dict[str, str] | None = None,
+        *,
+        sandbox: bool = False,
+        account: str | None = None,
+        pro: bool = False,
     ):
         """A ccxt client pointed where this connector points (the simulator under BORSA_SIM_URL), sharing the
-        process's loaded markets so no account client ever calls load_markets itself."""
-        cls = getattr(ccxt_async, self.ccxt_id)
+        process's loaded markets so no account client ever calls load_markets itself. `pro`: the ccxt.pro class,
+        for websocket streams (its REST calls spend the same budgets)."""
+        cls = getattr(ccxt_pro if pro else ccxt_async, self.ccxt_id)
         client = cls(
             {
                 "enableRateLimit": True,
@@ -221,6 +232,31 @@ class CcxtExchangeAPI(BaseExchangeAPI):
 
     async def close(self) -> None:
         await self.public.close()
+
+    # -- private order streams (order_streams.py) -------------------------------------------------------------
+    def ws_orders_enabled(self, setting: str) -> bool:
+        """BORSA_ORDER_WS applied to this exchange: never without ccxt.pro's watchOrders."""
+        if setting == "off":
+            return False
+        cls = getattr(ccxt_pro, self.ccxt_id, None)
+        if cls is None or not (cls().has or {}).get("watchOrders"):
+            return False
+        return setting == "on" or bool(self.q["ws_orders"])
+
+    def stream_client(self, account_client, account: str):
+        """A ccxt.pro client holding the same key as `account_client`, for that account's order stream only."""
+        credentials = {
+            name: value
+            for name, needed in (account_client.requiredCredentials or {}).items()
+            if needed and isinstance(value := getattr(account_client, name, None), str) and value
+        }
+        sandbox = bool(getattr(account_client, "isSandboxModeEnabled", False))
+        return self.new_client(credentials, sandbox=sandbox, account=account, pro=True)
+
+    async def subscribe_orders(self, client) -> bool:
+        """Open the account's private stream and wait until the exchange confirms it. True when confirmed; False
+        where ccxt has no separate step, and the stream counts as up once its first update arrives."""
+        return False
 
     # -- markets ----------------------------------------------------------------------------------------------
     async def start(self) -> None:

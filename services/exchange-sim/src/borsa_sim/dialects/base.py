@@ -161,6 +161,15 @@ class Dialect:
     def routes(self) -> list[tuple[str, str, Handler, bool, float]]:
         return self._routes
 
+    @property
+    def ws_routes(self) -> list[tuple[str, Callable[[web.Request], Awaitable[web.StreamResponse]]]]:
+        """Websocket endpoints (path, aiohttp handler); the handler does its own authentication and errors."""
+        return []
+
+    async def drop_ws(self, refuse_seconds: float = 0.0) -> int:
+        """Close this exchange's websocket connections, refusing new ones for a while; returns how many closed."""
+        return 0
+
     def now_ms(self) -> int:
         from ..engine import now_ms
 

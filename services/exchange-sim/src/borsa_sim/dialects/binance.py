@@ -17,15 +17,11 @@ from . import binance_wire as wire
 from .base import Call, Dialect, Reject, dumps
 from .binance_handlers import routes
 from .binance_limits import BinanceLimits, Limited
+from .binance_wire import API_KEY_RE, DECIMAL_RE, DEFAULT_RECV_WINDOW, LONG_RE, MAX_AHEAD_MS, MAX_RECV_WINDOW
+from .binance_ws import BinanceUserStreams
 
-API_KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")
 SYMBOL_RE = re.compile(r"^[A-Z0-9-_.]{1,20}$")
-DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
-LONG_RE = re.compile(r"^[0-9]{1,20}$")
 SIGNATURE_RE = re.compile(r"(^|&)signature=([^&]*)")
-DEFAULT_RECV_WINDOW = Decimal(5000)  # ms, rest-api.md "Timing security"
-MAX_RECV_WINDOW = Decimal(60000)
-MAX_AHEAD_MS = 1000  # a timestamp more than 1 s ahead of the server is rejected
 SIGNED = ("recvWindow", "timestamp", "signature")
 Weight = Callable[[Call], float]
 
@@ -44,8 +40,18 @@ class BinanceDialect(Dialect):
                 weight = 1
             self.route(method, path, self._checked(handler), private=private, weight=weight)
 
+        self.user_streams = BinanceUserStreams(self)
+
     def reset_limits(self) -> None:
         self.limits.reset()
+
+    @property
+    def ws_routes(self):
+        # wss://ws-api.binance.com:443/ws-api/v3: the WebSocket API, where ccxt.pro subscribes to the user stream.
+        return [("/ws-api/v3", self.user_streams.handle)]
+
+    async def drop_ws(self, refuse_seconds: float = 0.0) -> int:
+        return await self.user_streams.drop(refuse_seconds)
 
     def order_id(self, seq: int) -> str:
         return str(wire.ORDER_ID_BASE + seq)

@@ -19,6 +19,13 @@ ORDER_ID_BASE = 50_000_000_000
 TRADE_ID_BASE = 4_000_000_000
 # Binance's interval names; 1s, 3d and 1M exist on Binance but the walk has no such candles.
 INTERVALS = {name: name for name in TIMEFRAMES_MS}
+# Signed requests (rest-api.md "SIGNED endpoint security"; the WebSocket API checks them the same way).
+API_KEY_RE = re.compile(r"^[A-Za-z0-9]{64}$")
+DECIMAL_RE = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
+LONG_RE = re.compile(r"^[0-9]{1,20}$")
+DEFAULT_RECV_WINDOW = Decimal(5000)  # ms, rest-api.md "Timing security"
+MAX_RECV_WINDOW = Decimal(60000)
+MAX_AHEAD_MS = 1000  # a timestamp more than 1 s ahead of the server is rejected
 CLIENT_ID_RE = re.compile(r"^[a-zA-Z0-9-_]{1,36}$")
 ALNUM = string.ascii_letters + string.digits
 

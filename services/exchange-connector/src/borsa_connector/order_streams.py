@@ -1,0 +1,199 @@
+"""Private order streams: a ccxt.pro `watch_orders` per account with orders to follow, as a trigger for the tracker.
+
+An update on the socket does not become an event by itself: it pokes the tracker, which looks at the account's
+orders at once through the rate budget with the same fetches as polling, so events keep their trade ids, fees
+and `Nats-Msg-Id` exactly as a poll would publish them. While an account's stream is up the tracker polls it
+only every fallback interval; when the stream fails the account is polled again at once and normally, and the
+stream is reopened with backoff. An account with nothing left to follow has its stream closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from borsa_runtime import errors as E
+from borsa_runtime.redact import MASK
+
+if TYPE_CHECKING:
+    from .accounts import AccountStore
+    from .exchanges.ccxt_api import CcxtExchangeAPI
+
+log = structlog.get_logger("borsa.connector.order_streams")
+
+BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+
+
+@dataclass(eq=False)
+class Stream:
+    account: str
+    task: asyncio.Task | None = None
+    up: bool = False
+    closing: bool = False
+    failures: int = field(default=0)
+
+
+class OrderStreams:
+    def __init__(
+        self,
+        api: CcxtExchangeAPI,
+        accounts: AccountStore,
+        on_update: Callable[[str], None],
+        *,
+        enabled: bool,
+        backoff: tuple[float, ...] = BACKOFF_SECONDS,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.api = api
+        self.accounts = accounts
+        self.on_update = on_update
+        self.enabled = enabled
+        self.backoff = backoff
+        self._streams: dict[str, Stream] = {}
+        self._no_stream: set[str] = set()  # paper accounts: nothing to watch at the exchange
+        registry = registry or CollectorRegistry()
+        self.up_gauge = Gauge(
+            "borsa_connector_order_streams_up",
+            "Accounts whose private order stream is subscribed (their polling is slowed to the fallback interval)",
+            ["exchange"],
+            registry=registry,
+        )
+        self.open_gauge = Gauge(
+            "borsa_connector_order_streams",
+            "Accounts with an order stream running (up, connecting or waiting to reconnect)",
+            ["exchange"],
+            registry=registry,
+        )
+        self.updates = Counter(
+            "borsa_connector_order_stream_updates_total",
+            "Order updates received on private streams (each one triggers a tracking pass)",
+            ["exchange"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "borsa_connector_order_stream_failures_total",
+            "Private order streams that failed or closed (the account is polled until it is back)",
+            ["exchange"],
+            registry=registry,
+        )
+
+    # -- what the tracker asks ----------------------------------------------------------------------------------
+    def healthy(self, account: str) -> bool:
+        stream = self._streams.get(account)
+        return stream is not None and stream.up
+
+    def running(self, account: str) -> bool:
+        return account in self._streams
+
+    def want(self, account: str) -> None:
+        """The account has orders to follow: make sure its stream runs."""
+        if not self.enabled or account in self._no_stream or account in self._streams:
+            return
+        stream = self._streams[account] = Stream(account)
+        stream.task = asyncio.create_task(self._run(stream), name=f"order-stream-{account}")
+        self._count()
+
+    def stop(self, account: str) -> None:
+        """Nothing left to follow: close the stream (in the background)."""
+        stream = self._streams.pop(account, None)
+        if stream is not None:
+            stream.closing = True
+            if stream.task is not None:
+                stream.task.cancel()
+            log.info("order stream closed: no orders to follow", account=account)
+        self._count()
+
+    async def close(self) -> None:
+        streams = list(self._streams.values())
+        self._streams.clear()
+        for stream in streams:
+            stream.closing = True
+            if stream.task is not None:
+                stream.task.cancel()
+        for stream in streams:
+            if stream.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await stream.task
+        self._count()
+
+    def _count(self) -> None:
+        self.open_gauge.labels(self.api.id).set(len(self._streams))
+        self.up_gauge.labels(self.api.id).set(sum(1 for s in self._streams.values() if s.up))
+
+    # -- one account's stream ---------------------------------------------------------------------------------
+    async def _run(self, stream: Stream) -> None:
+        account = stream.account
+        try:
+            while not stream.closing:
+                client = None
+                try:
+                    async with self.accounts.lease(account) as lease:
+                        if getattr(lease.client, "paper", False):
+                            self._no_stream.add(account)  # filled by this connector: a pass sees it directly
+                            return
+                        client = self.api.stream_client(lease.client, account)
+                    await self._watch(stream, client)
+                except asyncio.CancelledError:
+                    raise
+                except E.UnknownAccount as error:
+                    log.warning("order stream not opened: unusable key", account=account, reason=error.message)
+                    return
+                except Exception as exc:
+                    self.failures.labels(self.api.id).inc()
+                    delay = self.backoff[min(stream.failures, len(self.backoff) - 1)]
+                    stream.failures += 1
+                    log.warning(
+                        "order stream failed; polling until it is back",
+                        account=account,
+                        error=_describe(exc, client),
+                        retry_in_s=delay,
+                    )
+                else:
+                    delay = self.backoff[0]
+                finally:
+                    was_up, stream.up = stream.up, False
+                    self._count()
+                    if client is not None:
+                        with contextlib.suppress(Exception):
+                            await client.close()
+                if was_up and not stream.closing:
+                    self.on_update(account)  # back to polling at once: a pass now, then every poll interval
+                await asyncio.sleep(delay)
+        finally:
+            if self._streams.get(account) is stream:
+                del self._streams[account]
+            self._count()
+
+    async def _watch(self, stream: Stream, client) -> None:
+        confirmed = await self.api.subscribe_orders(client)
+        if confirmed:
+            self._mark_up(stream)
+        while not stream.closing:
+            await client.watch_orders()
+            self.updates.labels(self.api.id).inc()
+            if not stream.up:
+                self._mark_up(stream)
+            self.on_update(stream.account)
+
+    def _mark_up(self, stream: Stream) -> None:
+        stream.up, stream.failures = True, 0
+        self._count()
+        log.info("order stream up; polling slowed to the fallback interval", account=stream.account)
+        # Whatever changed before the subscription took effect is found by a pass now.
+        self.on_update(stream.account)
+
+
+def _describe(exc: Exception, client) -> str:
+    """The error for a log line, with no credential value in it whatever the exchange or ccxt echoed."""
+    text = f"{type(exc).__name__}: {exc}"
+    for name in (getattr(client, "requiredCredentials", None) or {}) if client is not None else ():
+        value = getattr(client, name, None)
+        if isinstance(value, str) and len(value) >= 4:
+            text = text.replace(value, MASK)
+    return text[:500]

@@ -1,0 +1,189 @@
+"""Order tracking driven by Binance's private user data stream (ccxt.pro watch_orders against the simulator).
+
+With a poll interval far longer than the test, a fill reaches BORSA_ORDERS within seconds only when the stream is
+on; with it off, the fill waits for the next poll. A dropped stream puts the account back on normal polling, the
+fill still arrives once, and the stream comes back. Real NATS, Postgres, simulator and connector processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from decimal import Decimal
+
+import aiohttp
+import asyncpg
+import nats
+import pytest
+
+from borsa_proto.orders import OrderEvent
+from borsa_testing.processes import start_nats
+from borsa_testing.sim import SimAdmin
+from borsa_testing.trading import SEALING_KEY, store_key
+
+from .test_orders import cid, create, events_of, last_price
+
+pytestmark = [pytest.mark.integration]
+
+EXCHANGE = "binance"
+SYMBOL = "BTC/USDT"
+# Far longer than any test here: an event that arrives within seconds was not brought by a poll.
+LONG_POLL = {"BORSA_ORDER_POLL_MS": "60000"}
+FAST = {"BORSA_RATE_LIMIT_SCALE": "100", "BORSA_REQUEST_TIMEOUT_MS": "3000"}
+SOON = 8.0  # seconds: "before the poll could have", with room for a slow machine
+
+
+@pytest.fixture(scope="module")
+def sim(sim_factory) -> str:
+    return sim_factory("--exchanges", EXCHANGE, "--rate-limit-scale", "100", "--seed", "11").url
+
+
+@pytest.fixture
+def connector(request, tmp_path_factory, sim, database_factory, connector_factory):
+    """A binance connector with the settings in `request.param`, its own NATS server and database:
+    (nats url, process, database url). Started per test, so a long poll interval has not come round yet."""
+    server = start_nats(tmp_path_factory.mktemp("nats-streams"))
+    database = database_factory()
+    env = {"BORSA_SEALING_KEY": SEALING_KEY, "DATABASE_URL": database, **FAST, **request.param}
+    try:
+        process = connector_factory(EXCHANGE, server.url, sim, env=env)
+        try:
+            yield server.url, process, database
+        finally:
+            process.stop()
+    finally:
+        server.stop()
+
+
+def settings(**env: str):
+    return pytest.mark.parametrize("connector", [env], indirect=True, ids=[env.get("BORSA_ORDER_WS", "")])
+
+
+@pytest.fixture
+async def admin(sim):
+    async with SimAdmin(sim) as client:
+        yield client
+        await client.drop_ws(EXCHANGE, refuse_ms=0)
+
+
+async def setup(admin, database, nats_url):
+    made = await admin.create_account(EXCHANGE, {"USDT": "100000", "BTC": "2"})
+    conn = await asyncpg.connect(database)
+    try:
+        account = await store_key(conn, EXCHANGE, made["credentials"])
+    finally:
+        await conn.close()
+    nc = await nats.connect(nats_url)
+    return account, made["credentials"], nc
+
+
+async def metric(process, name: str) -> float:
+    async with aiohttp.ClientSession() as session, session.get(process.ops_url + "/metrics") as response:
+        text = await response.text()
+    found = re.search(rf'^{name}{{exchange="{EXCHANGE}"}} ([0-9.e+-]+)$', text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+async def until_metric(process, name: str, value: float, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while await metric(process, name) != value:
+        assert time.monotonic() < deadline, f"{name} never became {value}"
+        await asyncio.sleep(0.1)
+
+
+async def rest_below(nc, account: str, factor: str = "0.97"):
+    """A limit buy resting below the market."""
+    price = (await last_price(nc, EXCHANGE)) * Decimal(factor)
+    return await create(
+        nc,
+        EXCHANGE,
+        account=account,
+        side="buy",
+        type="limit",
+        amount=Decimal("0.01"),
+        price=price,
+        client_order_id=cid(),
+    )
+
+
+def filled(order_id: str):
+    return lambda events: any(e.kind == "filled" and e.order.id == order_id for e in events)
+
+
+def assert_no_duplicates(events: list[OrderEvent]) -> None:
+    assert len({e.event_id for e in events}) == len(events), [e.event_id for e in events]
+    trades = [f.trade_id for e in events for f in e.fills]
+    assert len(set(trades)) == len(trades), trades
+    finals = [(e.order.id, e.kind) for e in events if e.kind in ("filled", "canceled")]
+    assert len(set(finals)) == len(finals), finals
+
+
+@settings(**LONG_POLL, BORSA_ORDER_WS="auto")
+async def test_the_stream_brings_a_fill_long_before_the_next_poll(connector, admin):
+    nats_url, process, database = connector
+    account, credentials, nc = await setup(admin, database, nats_url)
+    try:
+        order = await rest_below(nc, account)
+        await until_metric(process, "borsa_connector_order_streams_up", 1)
+        await admin.set_price(EXCHANGE, SYMBOL, order.price * Decimal("0.98"))
+        started = time.monotonic()
+        events = await events_of(nc, EXCHANGE, account, filled(order.id), timeout=SOON)
+        assert filled(order.id)(events), [e.kind for e in events]
+        assert time.monotonic() - started < SOON
+        (final,) = [e for e in events if e.kind == "filled"]
+        (fill,) = final.fills
+        assert fill.trade_id and fill.amount == Decimal("0.01") and fill.price == order.price
+        assert fill.fee_cost == Decimal("0.00001") and fill.fee_currency == "BTC"
+        assert_no_duplicates(events)
+        assert await metric(process, "borsa_connector_order_stream_updates_total") >= 1  # the trade
+        # Nothing left to follow: the stream is closed.
+        await until_metric(process, "borsa_connector_order_streams", 0)
+        log = process.log_path.read_text()
+        assert credentials["secret"] not in log and credentials["apiKey"] not in log
+    finally:
+        await nc.close()
+
+
+@settings(**LONG_POLL, BORSA_ORDER_WS="off")
+async def test_without_the_stream_the_fill_waits_for_the_poll(connector, admin):
+    nats_url, process, database = connector
+    account, _, nc = await setup(admin, database, nats_url)
+    try:
+        order = await rest_below(nc, account)
+        await admin.set_price(EXCHANGE, SYMBOL, order.price * Decimal("0.98"))
+        events = await events_of(nc, EXCHANGE, account, filled(order.id), timeout=SOON)
+        assert [e.kind for e in events] == ["created"]
+        assert await metric(process, "borsa_connector_order_streams") == 0
+        filled_at_sim = [o for o in await admin.orders(EXCHANGE) if str(o["id"]) == order.id]
+        assert filled_at_sim[0]["status"] == "filled"  # it did fill; only the poll has not come yet
+    finally:
+        await nc.close()
+
+
+# Polled every second without a stream, every minute with one.
+@settings(BORSA_ORDER_POLL_MS="1000", BORSA_ORDER_WS_FALLBACK_POLL_MS="60000", BORSA_ORDER_WS="auto")
+async def test_a_dropped_stream_falls_back_to_polling_and_comes_back(connector, admin):
+    nats_url, process, database = connector
+    account, _, nc = await setup(admin, database, nats_url)
+    try:
+        first = await rest_below(nc, account, "0.97")
+        second = await rest_below(nc, account, "0.80")  # keeps the account followed after the first fills
+        await until_metric(process, "borsa_connector_order_streams_up", 1)
+
+        await admin.drop_ws(EXCHANGE, refuse_ms=60_000)  # and it stays down
+        await until_metric(process, "borsa_connector_order_streams_up", 0, timeout=5)
+        await admin.set_price(EXCHANGE, SYMBOL, first.price * Decimal("0.99"))
+        events = await events_of(nc, EXCHANGE, account, filled(first.id), timeout=SOON)
+        assert filled(first.id)(events), [e.kind for e in events]
+        assert await metric(process, "borsa_connector_order_stream_failures_total") >= 1
+
+        await admin.drop_ws(EXCHANGE, refuse_ms=0)  # the outage ends: the stream is reopened (with backoff)
+        await until_metric(process, "borsa_connector_order_streams_up", 1, timeout=40)
+        await admin.set_price(EXCHANGE, SYMBOL, second.price * Decimal("0.99"))
+        events = await events_of(nc, EXCHANGE, account, filled(second.id), timeout=SOON)
+        assert filled(second.id)(events), [e.kind for e in events]
+        assert_no_duplicates(events)
+        assert sorted(e.kind for e in events) == ["created", "created", "filled", "filled"]
+    finally:
+        await nc.close()

@@ -1,0 +1,115 @@
+"""Order streams without servers: which exchanges get one, and one account's stream through update, failure,
+reconnect and close, with a stand-in for the ccxt.pro client."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from types import SimpleNamespace
+
+import pytest
+
+from borsa_connector.exchanges.registry import resolve_exchange
+from borsa_connector.order_streams import OrderStreams
+from borsa_connector.settings import ConnectorSettings
+
+
+@pytest.mark.parametrize(
+    ("exchange", "setting", "expected"),
+    [
+        ("binance", "auto", True),
+        ("binance", "off", False),
+        ("kraken", "auto", False),  # the simulator does not speak Kraken's private stream
+        ("kraken", "on", True),  # ccxt.pro's kraken has watchOrders
+        ("coinbase", "off", False),
+    ],
+)
+def test_which_exchanges_get_a_stream(exchange, setting, expected):
+    exchange_id, cls = resolve_exchange(exchange)
+    assert cls(exchange_id).ws_orders_enabled(setting) is expected
+
+
+def test_the_setting_is_checked():
+    with pytest.raises(ValueError, match="BORSA_ORDER_WS must be auto, on or off"):
+        ConnectorSettings.from_env(environ={"BORSA_ORDER_WS": "sometimes"})
+    settings = ConnectorSettings.from_env(environ={})
+    assert (settings.order_ws, settings.order_ws_fallback_poll_ms) == ("auto", 15_000)
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.updates: asyncio.Queue = asyncio.Queue()
+        self.closed = False
+
+    async def watch_orders(self):
+        item = await self.updates.get()
+        if isinstance(item, Exception):
+            raise item
+        return [item]
+
+    async def close(self):
+        self.closed = True
+
+
+class FakeApi:
+    id = "binance"
+
+    def __init__(self) -> None:
+        self.clients: list[FakeClient] = []
+
+    def stream_client(self, account_client, account):
+        self.clients.append(FakeClient())
+        return self.clients[-1]
+
+    async def subscribe_orders(self, client) -> bool:
+        return True
+
+
+class FakeAccounts:
+    def __init__(self, paper: bool = False) -> None:
+        self.paper = paper
+
+    @asynccontextmanager
+    async def lease(self, account):
+        yield SimpleNamespace(client=SimpleNamespace(paper=self.paper))
+
+
+async def until(condition, timeout: float = 2.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def test_updates_poke_failures_fall_back_and_the_stream_comes_back():
+    api, pokes = FakeApi(), []
+    streams = OrderStreams(api, FakeAccounts(), pokes.append, enabled=True, backoff=(0.01,))
+    streams.want("acct")
+    await until(lambda: streams.healthy("acct"))
+    assert pokes == ["acct"]  # a pass at once for whatever changed before the subscription
+
+    first = api.clients[0]
+    first.updates.put_nowait({"id": "1"})
+    await until(lambda: len(pokes) == 2)
+
+    first.updates.put_nowait(ConnectionError("closed by the server"))
+    await until(lambda: len(api.clients) == 2 and streams.healthy("acct"))
+    assert first.closed
+    assert pokes == ["acct"] * 4  # update, back to polling at once, then the new stream's catch-up pass
+
+    streams.stop("acct")
+    await until(lambda: api.clients[1].closed)
+    assert not streams.running("acct") and not streams.healthy("acct")
+    await streams.close()
+
+
+async def test_paper_accounts_and_disabled_streams_open_nothing():
+    api, pokes = FakeApi(), []
+    paper = OrderStreams(api, FakeAccounts(paper=True), pokes.append, enabled=True)
+    paper.want("p")
+    await until(lambda: not paper.running("p"))
+    paper.want("p")
+    assert not paper.running("p") and api.clients == [] and pokes == []
+
+    off = OrderStreams(api, FakeAccounts(), pokes.append, enabled=False)
+    off.want("a")
+    assert not off.running("a")

@@ -166,3 +166,27 @@ async def test_sigterm_drains_the_request_in_flight(nc: Client, nats_url: str) -
     assert proc.returncode == 0, output.decode()
     assert b'"event": "shutting down"' in output
     assert b'"reason": "SIGTERM"' in output
+
+
+async def test_a_flush_given_up_on_leaves_the_connection_working(nats_url: str) -> None:
+    """nats-py sets the result of a flush's PONG future even when its task was cancelled (a browser leaving an event
+    stream, a timeout): InvalidStateError in the read loop. Through `connect` the PONG is skipped instead."""
+    errors: list[Exception] = []
+
+    async def on_error(exc: Exception) -> None:
+        errors.append(exc)
+
+    client = await r.connect(nats_url, "runtime-tests", error_cb=on_error)
+    try:
+        for _ in range(5):
+            flush = asyncio.create_task(client.flush())
+            await asyncio.sleep(0)  # the PING is on its way
+            flush.cancel()
+        await asyncio.sleep(0.2)  # the PONGs come back
+        sub = await client.subscribe("borsa.test.pong")
+        await client.publish("borsa.test.pong", b"still here")
+        assert (await sub.next_msg(timeout=2)).data == b"still here"
+        assert [type(e).__name__ for e in errors] == []
+        assert client.is_connected
+    finally:
+        await r.drain(client)

@@ -19,6 +19,21 @@ log = structlog.get_logger("borsa.bus")
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 
 
+async def _process_pong(self: Client) -> None:
+    """nats-py's own, except that a flush given up on (timed out, or its task cancelled) is skipped when its PONG
+    comes: nats-py sets the result of that cancelled future, raising InvalidStateError in the read loop, which
+    then drops the connection and leaves every request in flight hanging."""
+    if self._pongs:
+        future = self._pongs.pop(0)
+        if not future.done():
+            future.set_result(True)
+        self._pongs_received += 1
+        self._pings_outstanding = 0
+
+
+Client._process_pong = _process_pong  # every Borsa process connects through this module
+
+
 async def connect(url: str, name: str, **options: Any) -> Client:
     """A nats-py client that reconnects forever and logs every change of state.
 

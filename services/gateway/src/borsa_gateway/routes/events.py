@@ -95,7 +95,8 @@ class EventHub:
                     await self.nc.subscribe(bot_events_filter(), cb=self._on_bot),
                     await self.nc.subscribe(order_events_filter(), cb=self._on_order),
                 ]
-                await self.nc.flush()
+                # Shielded: a browser that goes away meanwhile cancels this task, not the flush.
+                await asyncio.shield(self.nc.flush())
         try:
             yield queue
         finally:

@@ -4,6 +4,7 @@ reconnect and close, with a stand-in for the ccxt.pro client."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 
@@ -19,8 +20,9 @@ from borsa_connector.settings import ConnectorSettings
     [
         ("binance", "auto", True),
         ("binance", "off", False),
-        ("kraken", "auto", False),  # the simulator does not speak Kraken's private stream
-        ("kraken", "on", True),  # ccxt.pro's kraken has watchOrders
+        ("kraken", "auto", True),
+        ("kraken", "off", False),
+        ("coinbase", "on", True),  # ccxt.pro's coinbase has watchOrders
         ("coinbase", "off", False),
     ],
 )
@@ -113,3 +115,19 @@ async def test_paper_accounts_and_disabled_streams_open_nothing():
     off = OrderStreams(api, FakeAccounts(), pokes.append, enabled=False)
     off.want("a")
     assert not off.running("a")
+
+
+async def test_a_kraken_stream_client_shares_the_accounts_nonces_and_lock():
+    """GetWebSocketsToken is signed with the account's key: its nonce must follow the account client's."""
+    exchange_id, cls = resolve_exchange("kraken")
+    api = cls(exchange_id)
+    secret = base64.b64encode(b"k" * 64).decode()
+    rest = api.account_client({"apiKey": "key", "secret": secret}, "live", "a1")
+    pro = api.stream_client(rest, "a1")
+    try:
+        assert pro.borsa_private_lock is rest.borsa_private_lock
+        nonces = [rest.nonce(), pro.nonce(), rest.nonce(), pro.nonce()]
+        assert nonces == sorted(set(nonces))
+    finally:
+        await rest.close()
+        await pro.close()

@@ -23,6 +23,8 @@ class KrakenAPI(CcxtExchangeAPI):
         "market_options": ("marketsByAltname",),
         # A wrong private key is "EAPI:Invalid signature", which ccxt 4.5.90 raises as a plain ExchangeError.
         "key_refusals": ("EAPI:Invalid signature",),
+        # WebSocket v2 `executions` with a GetWebSocketsToken token, which the simulator speaks too.
+        "ws_orders": True,
         "notes": (
             "Fees start at 0.25% maker and 0.40% taker, charged in the quote currency.",
             "Each pair has its own minimum volume (ordermin) and minimum cost (costmin).",
@@ -34,17 +36,6 @@ class KrakenAPI(CcxtExchangeAPI):
         arrive first, so one key's private requests go one at a time (signing and sending under one lock), and
         their nonces strictly increase."""
         client = super().account_client(credentials, mode, account)
-        lock = asyncio.Lock()
-        fetch2 = client.fetch2
-
-        async def serialized(path, api="public", method="GET", params=None, config=None):
-            # ccxt's implicit methods pass `api` as a list (["private"]); fetch2's own callers may pass a string.
-            if _api_name(api) == "private":
-                async with lock:
-                    return await fetch2(path, api, method, params or {}, config or {})
-            return await fetch2(path, api, method, params or {}, config or {})
-
-        client.fetch2 = serialized
         # ccxt's nonce is the clock's millisecond: two requests within one millisecond would share it.
         clock_nonce, last = client.nonce, [0]
 
@@ -52,8 +43,30 @@ class KrakenAPI(CcxtExchangeAPI):
             last[0] = max(int(clock_nonce()), last[0] + 1)
             return last[0]
 
-        client.nonce = nonce
-        return client
+        return _serialized(client, asyncio.Lock(), nonce)
+
+    def stream_client(self, account_client, account: str):
+        # The stream's GetWebSocketsToken is signed with the same key: it takes its nonce from the account client's
+        # sequence and waits its turn on the same lock, or the two clients would refuse each other's nonces.
+        client = super().stream_client(account_client, account)
+        lock = getattr(account_client, "borsa_private_lock", None)
+        return _serialized(client, lock, account_client.nonce) if lock is not None else client
+
+
+def _serialized(client, lock: asyncio.Lock, nonce):
+    fetch2 = client.fetch2
+
+    async def serialized(path, api="public", method="GET", params=None, config=None):
+        # ccxt's implicit methods pass `api` as a list (["private"]); fetch2's own callers may pass a string.
+        if _api_name(api) == "private":
+            async with lock:
+                return await fetch2(path, api, method, params or {}, config or {})
+        return await fetch2(path, api, method, params or {}, config or {})
+
+    client.fetch2 = serialized
+    client.nonce = nonce
+    client.borsa_private_lock = lock
+    return client
 
 
 def _api_name(api) -> str:

@@ -20,6 +20,7 @@ from . import kraken_wire as w
 from .base import Call, Dialect, Reject, decimal_param, int_param
 from .kraken_errors import kraken_error, message, ok, status_error
 from .kraken_orders import parse_add_order, truthy
+from .kraken_ws import KrakenStreams
 
 # Rate limits (docs.kraken.com guides/rest/ratelimits, support article 360045239571), Starter tier:
 REST_MAX, REST_DECAY = 15, 0.33  # call counter per API key; ledger and trade history cost 2, trading 0
@@ -70,8 +71,18 @@ class KrakenDialect(Dialect):
             ("OpenOrders", self.open_orders, 1),
             ("ClosedOrders", self.closed_orders, 1),
             ("TradesHistory", self.trades_history, 2),
+            ("GetWebSocketsToken", self.websockets_token, 1),
         ):
             self.route("POST", f"/0/private/{name}", handler, private=True, weight=cost)
+        self.streams = KrakenStreams(self)
+
+    @property
+    def ws_routes(self):
+        # wss://ws-auth.kraken.com/v2: the authenticated WebSocket v2, where ccxt.pro watches `executions`.
+        return [("/v2", self.streams.handle)]
+
+    async def drop_ws(self, refuse_seconds: float = 0.0) -> int:
+        return await self.streams.drop(refuse_seconds)
 
     def reset_limits(self) -> None:
         for counter in (self.public_counter, self.rest_counter, self.engine_counter):
@@ -309,6 +320,10 @@ class KrakenDialect(Dialect):
         order.extra["userref"] = r.userref
         order.extra["oflags"] = r.flags
         return ok({"descr": descr, "txid": [order.id]})
+
+    async def websockets_token(self, call: Call) -> web.Response:
+        # GetWebSocketsToken: a token for the authenticated websocket, to be used within `expires` seconds.
+        return ok(self.streams.issue_token(call.account))
 
     async def cancel_order(self, call: Call) -> web.Response:
         params, account = self.params(call), call.account

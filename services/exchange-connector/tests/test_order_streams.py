@@ -1,4 +1,5 @@
-"""Order tracking driven by Binance's private user data stream (ccxt.pro watch_orders against the simulator).
+"""Order tracking driven by private order streams (ccxt.pro watch_orders against the simulator): Binance's user data
+stream and KuCoin's private push channel.
 
 With a poll interval far longer than the test, a fill reaches BORSA_ORDERS within seconds only when the stream is
 on; with it off, the fill waits for the next poll. A dropped stream puts the account back on normal polling, the
@@ -26,8 +27,10 @@ from .test_orders import cid, create, events_of, last_price
 
 pytestmark = [pytest.mark.integration]
 
-EXCHANGE = "binance"
+EXCHANGES = ("binance", "kucoin")
 SYMBOL = "BTC/USDT"
+# The fee of the 0.01 BTC maker fill at the order's price: Binance takes it from what you receive, KuCoin in quote.
+FEES = {"binance": lambda price: (Decimal("0.00001"), "BTC"), "kucoin": lambda price: (price / 100_000, "USDT")}
 # Far longer than any test here: an event that arrives within seconds was not brought by a poll.
 LONG_POLL = {"BORSA_ORDER_POLL_MS": "60000"}
 FAST = {"BORSA_RATE_LIMIT_SCALE": "100", "BORSA_REQUEST_TIMEOUT_MS": "3000"}
@@ -36,18 +39,23 @@ SOON = 8.0  # seconds: "before the poll could have", with room for a slow machin
 
 @pytest.fixture(scope="module")
 def sim(sim_factory) -> str:
-    return sim_factory("--exchanges", EXCHANGE, "--rate-limit-scale", "100", "--seed", "11").url
+    return sim_factory("--exchanges", ",".join(EXCHANGES), "--rate-limit-scale", "100", "--seed", "11").url
+
+
+@pytest.fixture(params=EXCHANGES)
+def exchange(request) -> str:
+    return request.param
 
 
 @pytest.fixture
-def connector(request, tmp_path_factory, sim, database_factory, connector_factory):
-    """A binance connector with the settings in `request.param`, its own NATS server and database:
+def connector(request, exchange, tmp_path_factory, sim, database_factory, connector_factory):
+    """A connector of `exchange` with the settings in `request.param`, its own NATS server and database:
     (nats url, process, database url). Started per test, so a long poll interval has not come round yet."""
     server = start_nats(tmp_path_factory.mktemp("nats-streams"))
     database = database_factory()
     env = {"BORSA_SEALING_KEY": SEALING_KEY, "DATABASE_URL": database, **FAST, **request.param}
     try:
-        process = connector_factory(EXCHANGE, server.url, sim, env=env)
+        process = connector_factory(exchange, server.url, sim, env=env)
         try:
             yield server.url, process, database
         finally:
@@ -61,17 +69,17 @@ def settings(**env: str):
 
 
 @pytest.fixture
-async def admin(sim):
+async def admin(sim, exchange):
     async with SimAdmin(sim) as client:
         yield client
-        await client.drop_ws(EXCHANGE, refuse_ms=0)
+        await client.drop_ws(exchange, refuse_ms=0)
 
 
-async def setup(admin, database, nats_url):
-    made = await admin.create_account(EXCHANGE, {"USDT": "100000", "BTC": "2"})
+async def setup(admin, exchange, database, nats_url):
+    made = await admin.create_account(exchange, {"USDT": "100000", "BTC": "2"})
     conn = await asyncpg.connect(database)
     try:
-        account = await store_key(conn, EXCHANGE, made["credentials"])
+        account = await store_key(conn, exchange, made["credentials"])
     finally:
         await conn.close()
     nc = await nats.connect(nats_url)
@@ -79,9 +87,10 @@ async def setup(admin, database, nats_url):
 
 
 async def metric(process, name: str) -> float:
+    exchange = process.exchange
     async with aiohttp.ClientSession() as session, session.get(process.ops_url + "/metrics") as response:
         text = await response.text()
-    found = re.search(rf'^{name}{{exchange="{EXCHANGE}"}} ([0-9.e+-]+)$', text, re.MULTILINE)
+    found = re.search(rf'^{name}{{exchange="{exchange}"}} ([0-9.e+-]+)$', text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
 
 
@@ -92,12 +101,12 @@ async def until_metric(process, name: str, value: float, timeout: float = 15) ->
         await asyncio.sleep(0.1)
 
 
-async def rest_below(nc, account: str, factor: str = "0.97"):
+async def rest_below(nc, exchange: str, account: str, factor: str = "0.97"):
     """A limit buy resting below the market."""
-    price = (await last_price(nc, EXCHANGE)) * Decimal(factor)
+    price = (await last_price(nc, exchange)) * Decimal(factor)
     return await create(
         nc,
-        EXCHANGE,
+        exchange,
         account=account,
         side="buy",
         type="limit",
@@ -120,21 +129,21 @@ def assert_no_duplicates(events: list[OrderEvent]) -> None:
 
 
 @settings(**LONG_POLL, BORSA_ORDER_WS="auto")
-async def test_the_stream_brings_a_fill_long_before_the_next_poll(connector, admin):
+async def test_the_stream_brings_a_fill_long_before_the_next_poll(exchange, connector, admin):
     nats_url, process, database = connector
-    account, credentials, nc = await setup(admin, database, nats_url)
+    account, credentials, nc = await setup(admin, exchange, database, nats_url)
     try:
-        order = await rest_below(nc, account)
+        order = await rest_below(nc, exchange, account)
         await until_metric(process, "borsa_connector_order_streams_up", 1)
-        await admin.set_price(EXCHANGE, SYMBOL, order.price * Decimal("0.98"))
+        await admin.set_price(exchange, SYMBOL, order.price * Decimal("0.98"))
         started = time.monotonic()
-        events = await events_of(nc, EXCHANGE, account, filled(order.id), timeout=SOON)
+        events = await events_of(nc, exchange, account, filled(order.id), timeout=SOON)
         assert filled(order.id)(events), [e.kind for e in events]
         assert time.monotonic() - started < SOON
         (final,) = [e for e in events if e.kind == "filled"]
         (fill,) = final.fills
         assert fill.trade_id and fill.amount == Decimal("0.01") and fill.price == order.price
-        assert fill.fee_cost == Decimal("0.00001") and fill.fee_currency == "BTC"
+        assert (fill.fee_cost, fill.fee_currency) == FEES[exchange](order.price)
         assert_no_duplicates(events)
         assert await metric(process, "borsa_connector_order_stream_updates_total") >= 1  # the trade
         # Nothing left to follow: the stream is closed.
@@ -146,16 +155,16 @@ async def test_the_stream_brings_a_fill_long_before_the_next_poll(connector, adm
 
 
 @settings(**LONG_POLL, BORSA_ORDER_WS="off")
-async def test_without_the_stream_the_fill_waits_for_the_poll(connector, admin):
+async def test_without_the_stream_the_fill_waits_for_the_poll(exchange, connector, admin):
     nats_url, process, database = connector
-    account, _, nc = await setup(admin, database, nats_url)
+    account, _, nc = await setup(admin, exchange, database, nats_url)
     try:
-        order = await rest_below(nc, account)
-        await admin.set_price(EXCHANGE, SYMBOL, order.price * Decimal("0.98"))
-        events = await events_of(nc, EXCHANGE, account, filled(order.id), timeout=SOON)
+        order = await rest_below(nc, exchange, account)
+        await admin.set_price(exchange, SYMBOL, order.price * Decimal("0.98"))
+        events = await events_of(nc, exchange, account, filled(order.id), timeout=SOON)
         assert [e.kind for e in events] == ["created"]
         assert await metric(process, "borsa_connector_order_streams") == 0
-        filled_at_sim = [o for o in await admin.orders(EXCHANGE) if str(o["id"]) == order.id]
+        filled_at_sim = [o for o in await admin.orders(exchange) if str(o["id"]) == order.id]
         assert filled_at_sim[0]["status"] == "filled"  # it did fill; only the poll has not come yet
     finally:
         await nc.close()
@@ -163,25 +172,25 @@ async def test_without_the_stream_the_fill_waits_for_the_poll(connector, admin):
 
 # Polled every second without a stream, every minute with one.
 @settings(BORSA_ORDER_POLL_MS="1000", BORSA_ORDER_WS_FALLBACK_POLL_MS="60000", BORSA_ORDER_WS="auto")
-async def test_a_dropped_stream_falls_back_to_polling_and_comes_back(connector, admin):
+async def test_a_dropped_stream_falls_back_to_polling_and_comes_back(exchange, connector, admin):
     nats_url, process, database = connector
-    account, _, nc = await setup(admin, database, nats_url)
+    account, _, nc = await setup(admin, exchange, database, nats_url)
     try:
-        first = await rest_below(nc, account, "0.97")
-        second = await rest_below(nc, account, "0.80")  # keeps the account followed after the first fills
+        first = await rest_below(nc, exchange, account, "0.97")
+        second = await rest_below(nc, exchange, account, "0.80")  # keeps the account followed after the first fills
         await until_metric(process, "borsa_connector_order_streams_up", 1)
 
-        await admin.drop_ws(EXCHANGE, refuse_ms=60_000)  # and it stays down
+        await admin.drop_ws(exchange, refuse_ms=60_000)  # and it stays down
         await until_metric(process, "borsa_connector_order_streams_up", 0, timeout=5)
-        await admin.set_price(EXCHANGE, SYMBOL, first.price * Decimal("0.99"))
-        events = await events_of(nc, EXCHANGE, account, filled(first.id), timeout=SOON)
+        await admin.set_price(exchange, SYMBOL, first.price * Decimal("0.99"))
+        events = await events_of(nc, exchange, account, filled(first.id), timeout=SOON)
         assert filled(first.id)(events), [e.kind for e in events]
         assert await metric(process, "borsa_connector_order_stream_failures_total") >= 1
 
-        await admin.drop_ws(EXCHANGE, refuse_ms=0)  # the outage ends: the stream is reopened (with backoff)
+        await admin.drop_ws(exchange, refuse_ms=0)  # the outage ends: the stream is reopened (with backoff)
         await until_metric(process, "borsa_connector_order_streams_up", 1, timeout=40)
-        await admin.set_price(EXCHANGE, SYMBOL, second.price * Decimal("0.99"))
-        events = await events_of(nc, EXCHANGE, account, filled(second.id), timeout=SOON)
+        await admin.set_price(exchange, SYMBOL, second.price * Decimal("0.99"))
+        events = await events_of(nc, exchange, account, filled(second.id), timeout=SOON)
         assert filled(second.id)(events), [e.kind for e in events]
         assert_no_duplicates(events)
         assert sorted(e.kind for e in events) == ["created", "created", "filled", "filled"]

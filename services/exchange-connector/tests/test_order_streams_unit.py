@@ -19,6 +19,8 @@ from borsa_connector.settings import ConnectorSettings
     [
         ("binance", "auto", True),
         ("binance", "off", False),
+        ("kucoin", "auto", True),
+        ("kucoin", "off", False),
         ("kraken", "auto", False),  # the simulator does not speak Kraken's private stream
         ("kraken", "on", True),  # ccxt.pro's kraken has watchOrders
         ("coinbase", "off", False),

@@ -22,6 +22,9 @@ from borsa_connector.settings import ConnectorSettings
         ("binance", "off", False),
         ("kraken", "auto", True),
         ("kraken", "off", False),
+        ("kucoin", "auto", True),
+        ("kucoin", "off", False),
+        ("coinbase", "auto", False),  # the simulator does not speak Coinbase's private stream
         ("coinbase", "on", True),  # ccxt.pro's coinbase has watchOrders
         ("coinbase", "off", False),
     ],

@@ -18,6 +18,7 @@ from . import kucoin_wire as wire
 from .base import Call, Dialect, Reject, dumps, int_param
 from .kucoin_limits import KucoinPools
 from .kucoin_orders import KucoinOrders
+from .kucoin_ws import ENDPOINT, KucoinPrivateStreams
 
 ALNUM = string.ascii_letters + string.digits
 TIMESTAMP_WINDOW_MS = 5000  # KC-API-TIMESTAMP must be within 5 s of the server's clock (docs: "Timestamp")
@@ -34,6 +35,7 @@ class KucoinDialect(KucoinOrders, Dialect):
         self._pool_of: dict[tuple[str, str], str] = {}
         self._hf_opened: set[str] = set()  # accounts that placed an HF order: /hf/accounts/opened answers true
         self._machine = wire.hex_id("kucoin", self.sim.seed)[:10]
+        self.private_streams = KucoinPrivateStreams(self)
         public = [
             ("GET", "/api/v1/timestamp", self.timestamp, 3),
             ("GET", "/api/v1/status", self.status, 3),
@@ -74,6 +76,7 @@ class KucoinDialect(KucoinOrders, Dialect):
             ("GET", "/api/v1/hf/orders/{orderId}", self.get_hf, "spot", 2),
             ("DELETE", "/api/v1/hf/orders/{orderId}", self.cancel_hf, "spot", 1),
             ("GET", "/api/v1/hf/fills", self.fills_hf, "spot", 2),
+            ("POST", "/api/v1/bullet-private", self.private_streams.bullet_private, "spot", 10),
         ]
         for method, path, handler, weight in public:
             self._pool_of[(method, path)] = "public"
@@ -84,6 +87,14 @@ class KucoinDialect(KucoinOrders, Dialect):
 
     def reset_limits(self) -> None:
         self.pools.reset()
+
+    @property
+    def ws_routes(self):
+        # The instance server that POST /api/v1/bullet-private hands out: ccxt.pro's private push channel.
+        return [(ENDPOINT, self.private_streams.handle)]
+
+    async def drop_ws(self, refuse_seconds: float = 0.0) -> int:
+        return await self.private_streams.drop(refuse_seconds)
 
     def order_id(self, seq: int) -> str:
         return wire.object_id(int(time.time()), self._machine, seq)

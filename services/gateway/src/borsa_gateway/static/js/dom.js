@@ -51,15 +51,26 @@ export function field({ label, control, field: name, hint, id }) {
 export function clearErrors(form) {
   for (const slot of form.querySelectorAll(".field-error")) slot.textContent = "";
   for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
+  for (const alert of form.querySelectorAll(".form-alert")) {
+    alert.hidden = true;
+    alert.textContent = "";
+  }
   hideAlert();
 }
 
-// The field's message next to the field when the form has it; otherwise in the alert region. Returns the control.
+// The field's message next to the field when the form has it; otherwise in the form's own alert region (a form in a
+// modal dialog) or the page's. Returns the control.
 export function showError(form, error) {
   const name = error.field;
   const slot = name && form.querySelector(`[data-error-for="${CSS.escape(name)}"]`);
   if (!slot) {
-    showAlert(error.message);
+    const own = form.querySelector(".form-alert");
+    if (own) {
+      own.textContent = error.message;
+      own.hidden = false;
+    } else {
+      showAlert(error.message);
+    }
     return null;
   }
   slot.textContent = error.message;

@@ -1,47 +1,10 @@
 // A new bot: the key decides the exchange, the picker lists that exchange's markets, the strategy's JSON Schema
 // builds the parameter fields, and the API's checks come back next to the field they concern.
 import { get, post } from "../api.js";
-import { announce, badge, clear, clearErrors, dec, exchangeName, field, h, pageHeading, pct, showError } from "../dom.js";
+import { announce, badge, clear, clearErrors, exchangeName, field, h, pageHeading, showError } from "../dom.js";
+import { marketFacts, missingParam, paramValues, paramFields, typedValues } from "../params.js";
 import { label as marketLabel, Picker } from "../picker.js";
 import { exchanges as loadExchanges, markets as loadMarkets, strategies as loadStrategies } from "../store.js";
-
-const AMOUNT_PARAMS = new Set(["quote_amount", "quote_per_level"]);
-const PRICE_PARAMS = new Set(["low", "high"]);
-
-function words(name) {
-  const text = name.replace(/_pct$/, "").replace(/_seconds$/, "").replace(/_/g, " ");
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-function paramLabel(name, market) {
-  if (name.endsWith("_seconds")) return `${words(name)} (seconds)`;
-  if (name.endsWith("_pct")) return `${words(name)} (%)`;
-  if (AMOUNT_PARAMS.has(name) || PRICE_PARAMS.has(name)) return `${words(name)}${market ? ` (${market.quote})` : ""}`;
-  return words(name);
-}
-
-// {schema, optional} of a property: `anyOf: [X, null]` is an optional X.
-function unwrap(prop) {
-  if (prop.anyOf) {
-    const inner = prop.anyOf.find((p) => p.type !== "null") || {};
-    return { schema: { ...inner, default: prop.default }, optional: prop.anyOf.some((p) => p.type === "null") };
-  }
-  return { schema: prop, optional: false };
-}
-
-function marketFacts(market, exchange) {
-  const l = market.limits || {};
-  const minimums = [];
-  if (l.cost?.min) minimums.push(dec(l.cost.min, market.quote));
-  if (l.amount?.min) minimums.push(dec(l.amount.min, market.base));
-  return [
-    ["Minimum order", minimums.join(" and ") || "none stated"],
-    ["Amount step", dec(market.precision?.amount, market.base)],
-    ["Price step", dec(market.precision?.price, market.quote)],
-    ["Fees", `${pct(market.maker)} maker · ${pct(market.taker)} taker`],
-    ["Exchange", exchange],
-  ];
-}
 
 export async function render(main, { navigate }) {
   const [keys, strategies, exchanges] = await Promise.all([get("/api-keys"), loadStrategies(), loadExchanges()]);
@@ -130,46 +93,8 @@ export async function render(main, { navigate }) {
 
   function renderParams(keepValues = false) {
     const s = strategy();
-    const m = picker.value;
     strategyAbout.textContent = s.description;
-    const old = {};
-    if (keepValues) for (const input of params.querySelectorAll("input")) old[input.name] = input.value;
-    const schema = s.params_schema;
-    const required = new Set(schema.required || []);
-    clear(params, h("legend", {}, `Parameters of ${s.name}`));
-    for (const [name, prop] of Object.entries(schema.properties || {})) {
-      const { schema: p, optional } = unwrap(prop);
-      const attrs = { name, required: required.has(name) && !optional, autocomplete: "off" };
-      if (p.type === "integer" || p.type === "number") {
-        Object.assign(attrs, { type: "number", step: p.type === "integer" ? "1" : "any", min: p.minimum, max: p.maximum, inputmode: "numeric" });
-      } else {
-        Object.assign(attrs, { type: "text", inputmode: p.pattern?.includes("[0-9]") ? "decimal" : undefined });
-      }
-      const input = h("input", attrs);
-      if (old[name] !== undefined) input.value = old[name];
-      const hints = [];
-      if (p.type === "integer" && (p.minimum !== undefined || p.maximum !== undefined)) hints.push(`From ${p.minimum} to ${p.maximum}.`);
-      if (!required.has(name) || optional) hints.push("Optional.");
-      if (AMOUNT_PARAMS.has(name) && m) {
-        const f = Object.fromEntries(marketFacts(m, ""));
-        hints.push(`Per order. Minimum order ${f["Minimum order"]}; amount step ${f["Amount step"]}; price step ${f["Price step"]}; fees ${f.Fees}.`);
-      }
-      if (name === "timeframe") hints.push("Like 1m, 15m, 1h, 1d.");
-      const label = paramLabel(name, m) + (required.has(name) && !optional ? "" : " (optional)");
-      params.append(field({ label, control: input, field: `params.${name}`, id: `param-${name}`, hint: hints.join(" ") || null }));
-    }
-  }
-
-  function paramValues() {
-    const s = strategy();
-    const out = {};
-    for (const [name, prop] of Object.entries(s.params_schema.properties || {})) {
-      const { schema: p } = unwrap(prop);
-      const raw = params.querySelector(`input[name="${CSS.escape(name)}"]`).value.trim();
-      if (raw === "") continue;
-      out[name] = p.type === "integer" && /^-?\d+$/.test(raw) ? Number(raw) : raw;
-    }
-    return out;
+    paramFields(params, s, picker.value, { values: keepValues ? typedValues(params) : {} });
   }
 
   keySelect.addEventListener("change", keyChanged);
@@ -180,10 +105,9 @@ export async function render(main, { navigate }) {
     clearErrors(form);
     const symbol = picker.value?.symbol || picker.input.value.trim();
     if (!symbol) return showError(form, { field: "symbol", message: "Choose a market." });
-    const values = paramValues();
-    for (const name of strategy().params_schema.required || []) {
-      if (!(name in values)) return showError(form, { field: `params.${name}`, message: `Enter ${words(name).toLowerCase()}.` });
-    }
+    const values = paramValues(params, strategy());
+    const missing = missingParam(strategy(), values);
+    if (missing) return showError(form, missing);
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
     try {

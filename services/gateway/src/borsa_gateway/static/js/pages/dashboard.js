@@ -1,7 +1,11 @@
-// The dashboard: bots grouped by exchange, each with status, position and PnL, kept current by live events.
-import { get, post, query } from "../api.js";
+// The dashboard: bots grouped by exchange, each with status, position and PnL, kept current by live events; each bot
+// edited in a dialog or deleted after a confirmation.
+import { del, get, post, query } from "../api.js";
+import { editDialog } from "../bot_edit.js";
+import { confirmDialog } from "../dialog.js";
 import { announce, badge, clear, dec, exchangeName, field, h, pageHeading, showAlert, time } from "../dom.js";
 import { connectEvents } from "../events.js";
+import { paramSummary } from "../params.js";
 import { exchanges as loadExchanges } from "../store.js";
 
 const FILLS_SHOWN = 5;
@@ -17,10 +21,14 @@ export async function render(main) {
   const live = h("p", { class: "live", id: "live-status", dataset: { state: "connecting" } }, STATE_TEXT.connecting);
   const filter = h("select", { name: "exchange" });
   const groups = h("div", { class: "groups", id: "bot-groups" });
+  const confirmDelete = confirmDialog({ title: "Delete this bot?" });
+  const editor = editDialog({ exchanges, onSaved: saved });
   main.append(
     h("div", { class: "page-head" }, pageHeading("Dashboard"), live),
     h("div", { class: "toolbar" }, field({ label: "Exchange", control: filter, id: "dash-exchange" }), h("a", { href: "/bots/new", "data-link": true, class: "button" }, "New bot")),
     groups,
+    confirmDelete.el,
+    editor.el,
   );
 
   const cards = new Map(); // bot id -> {el, bot, seen fills}
@@ -74,6 +82,7 @@ export async function render(main) {
         h("span", { class: "strategy" }, bot.strategy),
       ),
       h("p", { class: "bot-status", dataset: { role: "status" } }),
+      h("p", { class: "bot-params", dataset: { role: "params" } }, paramSummary(bot.params, quote)),
       h(
         "dl",
         { class: "facts" },
@@ -84,13 +93,21 @@ export async function render(main) {
         h("dt", {}, "Unrealised PnL"),
         h("dd", { dataset: { role: "unrealized" } }, dec(row?.unrealized_pnl ?? "0", quote)),
       ),
-      h("div", { class: "actions" }, h("button", { type: "button", dataset: { role: "toggle" } })),
+      h(
+        "div",
+        { class: "actions" },
+        h("button", { type: "button", dataset: { role: "toggle" } }),
+        h("button", { type: "button", dataset: { role: "edit" }, "aria-label": `Edit the ${bot.symbol} bot on ${exchangeName(bot.exchange, exchanges)}` }, "Edit"),
+        h("button", { type: "button", class: "danger", dataset: { role: "delete" }, "aria-label": `Delete the ${bot.symbol} bot on ${exchangeName(bot.exchange, exchanges)}` }, "Delete"),
+      ),
       h("h4", {}, "Recent fills"),
       h("ol", { class: "fills", dataset: { role: "fills" } }, h("li", { class: "empty" }, "None yet")),
     );
     const entry = { el, bot, seen: new Set(), base, quote };
     cards.set(bot.id, entry);
     el.querySelector("[data-role=toggle]").addEventListener("click", () => toggle(entry));
+    el.querySelector("[data-role=edit]").addEventListener("click", () => editor.open(entry.bot).catch((e) => showAlert(e.message)));
+    el.querySelector("[data-role=delete]").addEventListener("click", () => remove(entry));
     setStatus(entry, bot.status, bot.status_reason);
     return el;
   }
@@ -118,6 +135,40 @@ export async function render(main) {
     } catch (error) {
       showAlert(error.message);
     }
+  }
+
+  function saved(bot) {
+    const entry = cards.get(bot.id);
+    if (!entry || entry.bot.symbol !== bot.symbol) {
+      reloadSoon(); // another market: another card, maybe in another place
+    } else {
+      entry.bot = bot;
+      entry.el.querySelector("[data-role=params]").textContent = paramSummary(bot.params, entry.quote);
+    }
+    announce(`${bot.symbol} bot saved.`);
+  }
+
+  async function remove(entry) {
+    const { bot } = entry;
+    const where = exchangeName(bot.exchange, exchanges);
+    // The runner cancels a running bot's open orders when it is deleted (BORSA_RUNNER_CANCEL_ON_STOP, on by default);
+    // a bot that is not running has no runner to cancel anything.
+    const orders =
+      bot.status === "running"
+        ? "It stops and its open orders are canceled."
+        : `It is not running: orders it left open on ${where}, if any, stay there.`;
+    const question = `Delete the ${bot.symbol} ${bot.strategy} bot on ${where}? ${orders} Its fills stay in the reports.`;
+    if (!(await confirmDelete.ask(question))) return;
+    try {
+      await del(`/bots/${bot.id}`);
+    } catch (error) {
+      if (error.status !== 404) return showAlert(error.message); // 404: already gone, as asked
+    }
+    cards.delete(bot.id);
+    entry.el.remove();
+    announce(`${bot.symbol} bot on ${where} deleted.`);
+    await load().catch((e) => showAlert(e.message)); // the group's count, the filter, or "No bots yet"
+    main.querySelector("h1")?.focus(); // the card that had the focus is gone
   }
 
   function addFill(botId, fill, fresh = true) {

@@ -1,6 +1,8 @@
 // API keys: the exchange's own credential fields, its mode choice and what to know about it; the list of keys.
 import { del, get, post } from "../api.js";
 import { announce, badge, clear, clearErrors, dec, field, h, pageHeading, pct, showAlert, showError } from "../dom.js";
+import { paperBalances } from "../balances.js";
+import { confirmDialog } from "../dialog.js";
 import { exchanges as loadExchanges } from "../store.js";
 
 const MODES = [
@@ -36,13 +38,14 @@ export async function render(main) {
     h("button", { type: "submit", class: "primary" }, "Add key"),
   );
   const list = h("ul", { class: "cards", id: "key-list", "aria-live": "polite" });
-  const dialog = confirmDialog();
+  const dialog = confirmDialog({ title: "Delete this key?" });
   main.append(
     pageHeading("API keys"),
     h("div", { class: "two-col" }, form, h("section", { "aria-labelledby": "keys-heading" }, h("h2", { id: "keys-heading" }, "Your keys"), list)),
     dialog.el,
   );
 
+  let balances = null; // the paper key's starting balances, while mode paper is chosen
   const chosen = () => exchanges.find((ex) => ex.id === select.value);
   const mode = () => form.querySelector("input[name=mode]:checked")?.value || "live";
 
@@ -89,8 +92,10 @@ export async function render(main) {
 
   function renderCredentials() {
     const ex = chosen();
+    balances = null;
     if (mode() === "paper") {
-      clear(credentials, h("p", { class: "hint" }, "Paper keys need no credentials: the connector fills orders itself."));
+      balances = paperBalances(ex);
+      clear(credentials, h("p", { class: "hint" }, "Paper keys need no credentials: the connector fills orders itself."), balances.el);
       return;
     }
     clear(
@@ -131,7 +136,7 @@ export async function render(main) {
                 h("dd", {}, key.mode),
                 h("dt", {}, "Status"),
                 h("dd", {}, h("span", { class: `status status-${key.status}` }, key.status)),
-                key.paper_balances ? [h("dt", {}, "Starts with"), h("dd", {}, Object.entries(key.paper_balances).map(([c, a]) => dec(a, c)).join(", "))] : null,
+                key.mode === "paper" ? [h("dt", {}, "Starts with"), h("dd", { dataset: { role: "paper-balances" } }, startsWith(key))] : null,
               ),
               h(
                 "button",
@@ -166,7 +171,11 @@ export async function render(main) {
     const ex = chosen();
     const body = { exchange: ex.id, label: label.value.trim(), mode: mode(), credentials: {} };
     if (!body.label) return showError(form, { field: "label", message: "Give the key a label." });
-    if (body.mode !== "paper") {
+    if (body.mode === "paper") {
+      const { balances: starting, error } = balances.read();
+      if (error) return showError(form, error);
+      if (starting) body.paper_balances = starting;
+    } else {
       for (const c of ex.credentials) {
         const value = credentials.querySelector(`#cred-${CSS.escape(c.name)}`).value.trim();
         if (!value) return showError(form, { field: `credentials.${c.name}`, message: `Enter the ${c.label}.` });
@@ -194,27 +203,10 @@ export async function render(main) {
   await refreshList();
 }
 
-// A modal <dialog> asking to confirm; resolves true only for the confirm button.
-function confirmDialog() {
-  const message = h("p", { id: "confirm-message" });
-  const el = h(
-    "dialog",
-    { class: "confirm", "aria-labelledby": "confirm-title", "aria-describedby": "confirm-message" },
-    h(
-      "form",
-      { method: "dialog" },
-      h("h2", { id: "confirm-title" }, "Delete this key?"),
-      message,
-      h("div", { class: "actions" }, h("button", { value: "cancel", autofocus: true }, "Cancel"), h("button", { value: "confirm", class: "danger" }, "Delete")),
-    ),
-  );
-  return {
-    el,
-    ask(text) {
-      message.textContent = text;
-      el.returnValue = "";
-      el.showModal();
-      return new Promise((resolve) => el.addEventListener("close", () => resolve(el.returnValue === "confirm"), { once: true }));
-    },
-  };
+function startsWith(key) {
+  if (!key.paper_balances) return "10000 each of USD, USDT, USDC and EUR";
+  return Object.entries(key.paper_balances)
+    .sort(([a], [b]) => a.localeCompare(b)) // jsonb keeps its own key order
+    .map(([currency, amount]) => dec(amount, currency))
+    .join(", ");
 }

@@ -526,7 +526,9 @@ def test_phone_sized_screen(ui: Ui, viewport: dict) -> None:
         ui.shot(f"08-phone-{name}")
         if path == "/keys":  # a paper key's balance rows fit too
             page.locator("#key-mode-paper").check()
-            expect(page.get_by_role("group", name="Balance 1").get_by_role("button", name="Remove balance 1")).to_be_visible()
+            expect(
+                page.get_by_role("group", name="Balance 1").get_by_role("button", name="Remove balance 1")
+            ).to_be_visible()
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, f"a paper key's balances scroll sideways by {overflow}px at 375px"
             ui.shot("08-phone-keys-paper")

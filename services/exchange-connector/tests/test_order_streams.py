@@ -141,7 +141,7 @@ def assert_no_duplicates(events: list[OrderEvent]) -> None:
     assert len(set(finals)) == len(finals), finals
 
 
-@settings(**LONG_POLL, BORSA_ORDER_WS="auto")
+@settings(**LONG_POLL, BORSA_ORDER_WS="auto", BORSA_ORDER_WS_LINGER_MS="500")
 async def test_the_stream_brings_a_fill_long_before_the_next_poll(connector, admin, case):
     nats_url, process, database = connector
     account, credentials, nc = await setup(admin, database, nats_url, case)
@@ -161,7 +161,7 @@ async def test_the_stream_brings_a_fill_long_before_the_next_poll(connector, adm
         assert cost is None or fill.fee_cost == Decimal(cost)
         assert_no_duplicates(events)
         assert await metric(process, "borsa_connector_order_stream_updates_total") >= 1  # the trade
-        # Nothing left to follow: the stream is closed.
+        # Nothing left to follow: the stream is closed once it lingered.
         await until_metric(process, "borsa_connector_order_streams", 0)
         log = process.log_path.read_text()
         assert credentials["secret"] not in log and credentials["apiKey"] not in log

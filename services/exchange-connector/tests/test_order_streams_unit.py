@@ -37,8 +37,11 @@ def test_which_exchanges_get_a_stream(exchange, setting, expected):
 def test_the_setting_is_checked():
     with pytest.raises(ValueError, match="BORSA_ORDER_WS must be auto, on or off"):
         ConnectorSettings.from_env(environ={"BORSA_ORDER_WS": "sometimes"})
+    with pytest.raises(ValueError, match="BORSA_ORDER_WS_LINGER_MS must be at least 0, got -1"):
+        ConnectorSettings.from_env(environ={"BORSA_ORDER_WS_LINGER_MS": "-1"})
     settings = ConnectorSettings.from_env(environ={})
     assert (settings.order_ws, settings.order_ws_fallback_poll_ms) == ("auto", 15_000)
+    assert settings.order_ws_linger_ms == 60_000
 
 
 class FakeClient:
@@ -87,7 +90,7 @@ async def until(condition, timeout: float = 2.0) -> None:
 
 async def test_updates_poke_failures_fall_back_and_the_stream_comes_back():
     api, pokes = FakeApi(), []
-    streams = OrderStreams(api, FakeAccounts(), pokes.append, enabled=True, backoff=(0.01,))
+    streams = OrderStreams(api, FakeAccounts(), pokes.append, enabled=True, backoff=(0.01,), linger_s=0)
     streams.want("acct")
     await until(lambda: streams.healthy("acct"))
     assert pokes == ["acct"]  # a pass at once for whatever changed before the subscription
@@ -104,6 +107,23 @@ async def test_updates_poke_failures_fall_back_and_the_stream_comes_back():
     streams.stop("acct")
     await until(lambda: api.clients[1].closed)
     assert not streams.running("acct") and not streams.healthy("acct")
+    await streams.close()
+
+
+async def test_a_stream_lingers_after_the_last_order_and_an_order_in_time_keeps_it():
+    api, pokes = FakeApi(), []
+    streams = OrderStreams(api, FakeAccounts(), pokes.append, enabled=True, linger_s=0.2)
+    streams.want("acct")
+    await until(lambda: streams.healthy("acct"))
+    streams.stop("acct")  # nothing left to follow
+    await asyncio.sleep(0.1)
+    streams.want("acct")  # an order again before the linger ran out: the same socket, no new sign-in
+    await asyncio.sleep(0.2)
+    assert streams.healthy("acct") and len(api.clients) == 1 and not api.clients[0].closed
+    streams.stop("acct")
+    streams.stop("acct")  # a second pass with nothing to follow does not push the close back
+    await until(lambda: api.clients[0].closed, timeout=1.0)
+    assert not streams.running("acct") and len(api.clients) == 1
     await streams.close()
 
 

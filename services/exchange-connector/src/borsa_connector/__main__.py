@@ -122,6 +122,7 @@ class Connector:
             self.accounts,
             tracker.poke,
             enabled=self.api.ws_orders_enabled(self.settings.order_ws),
+            linger_s=self.settings.order_ws_linger_ms / 1000,
             registry=self.metrics.registry,
         )
         desk = OrderDesk(

@@ -4,7 +4,9 @@ An update on the socket does not become an event by itself: it pokes the tracker
 orders at once through the rate budget with the same fetches as polling, so events keep their trade ids, fees
 and `Nats-Msg-Id` exactly as a poll would publish them. While an account's stream is up the tracker polls it
 only every fallback interval; when the stream fails the account is polled again at once and normally, and the
-stream is reopened with backoff. An account with nothing left to follow has its stream closed.
+stream is reopened with backoff. An account with nothing left to follow keeps its stream for a while
+(`BORSA_ORDER_WS_LINGER_MS`): a bot that trades in bursts would otherwise build a ccxt.pro client and sign in again
+for every order, which cost the connector more than the order itself. Then the stream is closed.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("borsa.connector.order_streams")
 
 BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+LINGER_SECONDS = 60.0
 
 
 @dataclass(eq=False)
@@ -37,6 +40,7 @@ class Stream:
     up: bool = False
     closing: bool = False
     failures: int = field(default=0)
+    linger: asyncio.TimerHandle | None = None  # the close to come, while nothing is left to follow
 
 
 class OrderStreams:
@@ -48,6 +52,7 @@ class OrderStreams:
         *,
         enabled: bool,
         backoff: tuple[float, ...] = BACKOFF_SECONDS,
+        linger_s: float = LINGER_SECONDS,
         registry: CollectorRegistry | None = None,
     ) -> None:
         self.api = api
@@ -55,6 +60,7 @@ class OrderStreams:
         self.on_update = on_update
         self.enabled = enabled
         self.backoff = backoff
+        self.linger_s = linger_s
         self._streams: dict[str, Stream] = {}
         self._no_stream: set[str] = set()  # paper accounts: nothing to watch at the exchange
         registry = registry or CollectorRegistry()
@@ -93,17 +99,34 @@ class OrderStreams:
 
     def want(self, account: str) -> None:
         """The account has orders to follow: make sure its stream runs."""
-        if not self.enabled or account in self._no_stream or account in self._streams:
+        if not self.enabled or account in self._no_stream:
+            return
+        running = self._streams.get(account)
+        if running is not None:
+            if running.linger is not None:  # an order again before the stream closed: it stays
+                running.linger.cancel()
+                running.linger = None
             return
         stream = self._streams[account] = Stream(account)
         stream.task = asyncio.create_task(self._run(stream), name=f"order-stream-{account}")
         self._count()
 
     def stop(self, account: str) -> None:
-        """Nothing left to follow: close the stream (in the background)."""
+        """Nothing left to follow: close the stream once it has stayed so for the linger time."""
+        stream = self._streams.get(account)
+        if stream is None or stream.linger is not None:
+            return
+        if self.linger_s <= 0:
+            self._close(account)
+        else:
+            stream.linger = asyncio.get_running_loop().call_later(self.linger_s, self._close, account)
+
+    def _close(self, account: str) -> None:
         stream = self._streams.pop(account, None)
         if stream is not None:
             stream.closing = True
+            if stream.linger is not None:
+                stream.linger.cancel()
             if stream.task is not None:
                 stream.task.cancel()
             log.info("order stream closed: no orders to follow", account=account)
@@ -114,6 +137,8 @@ class OrderStreams:
         self._streams.clear()
         for stream in streams:
             stream.closing = True
+            if stream.linger is not None:
+                stream.linger.cancel()
             if stream.task is not None:
                 stream.task.cancel()
         for stream in streams:

@@ -23,6 +23,8 @@ class ConnectorSettings(Settings, kw_only=True, frozen=True):
     # say its stream works (Binance), "on" for every exchange whose ccxt.pro class has watchOrders, "off" never.
     # A stream update makes the tracker look at the account at once; polling stays as the fallback.
     order_ws: str = msgspec.field(default="auto", name="BORSA_ORDER_WS")
+    # How long an account's stream stays open after its last order closed (an order in that time reuses it).
+    order_ws_linger_ms: int = msgspec.field(default=60_000, name="BORSA_ORDER_WS_LINGER_MS")
     # How often an account whose stream is up is still polled (a missed update is found within this).
     order_ws_fallback_poll_ms: int = msgspec.field(default=15_000, name="BORSA_ORDER_WS_FALLBACK_POLL_MS")
     # This replica's share of every budget (0.5 with two replicas behind one egress IP).
@@ -45,6 +47,7 @@ class ConnectorSettings(Settings, kw_only=True, frozen=True):
             ("BORSA_REQUEST_TIMEOUT_MS", self.request_timeout_ms, 100),
             ("BORSA_ORDER_POLL_MS", self.order_poll_ms, 50),
             ("BORSA_ORDER_WS_FALLBACK_POLL_MS", self.order_ws_fallback_poll_ms, 50),
+            ("BORSA_ORDER_WS_LINGER_MS", self.order_ws_linger_ms, 0),
             ("BORSA_RATE_LIMIT_SCALE", self.rate_limit_scale, 0.0001),
             ("BORSA_ACCOUNT_CLIENTS_MAX", self.account_clients_max, 1),
             ("BORSA_ACCOUNT_RECHECK_SECONDS", self.account_recheck_seconds, 1),

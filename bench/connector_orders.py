@@ -633,7 +633,8 @@ def tables(result: dict, args: argparse.Namespace) -> str:
             "",
             f"Memory of one {memory['exchange']} connector (`BORSA_ACCOUNT_CLIENTS_MAX` default 500) on its own "
             "simulator: resident memory (VmRSS) once the given number of stored keys have each made one balance "
-            f"request and one order (created and canceled), {SETTLE_SECONDS:g} s after the last; "
+            f"request and one order (created and canceled), {SETTLE_SECONDS:g} s after the last, while each key's "
+            "order stream (a ccxt.pro client of its own) still lingers (`BORSA_ORDER_WS_LINGER_MS`, default 30 s); "
             f"RSS at ready: {memory['rss_ready']:.0f} MiB.",
             "",
             "| accounts | " + " | ".join(str(s) for s in steps) + " |",

@@ -41,7 +41,7 @@ def test_the_setting_is_checked():
         ConnectorSettings.from_env(environ={"BORSA_ORDER_WS_LINGER_MS": "-1"})
     settings = ConnectorSettings.from_env(environ={})
     assert (settings.order_ws, settings.order_ws_fallback_poll_ms) == ("auto", 15_000)
-    assert settings.order_ws_linger_ms == 60_000
+    assert settings.order_ws_linger_ms == 30_000
 
 
 class FakeClient:

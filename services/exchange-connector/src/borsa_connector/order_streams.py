@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("borsa.connector.order_streams")
 
 BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
-LINGER_SECONDS = 60.0
+LINGER_SECONDS = 30.0
 
 
 @dataclass(eq=False)

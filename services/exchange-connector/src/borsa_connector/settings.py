@@ -24,7 +24,7 @@ class ConnectorSettings(Settings, kw_only=True, frozen=True):
     # A stream update makes the tracker look at the account at once; polling stays as the fallback.
     order_ws: str = msgspec.field(default="auto", name="BORSA_ORDER_WS")
     # How long an account's stream stays open after its last order closed (an order in that time reuses it).
-    order_ws_linger_ms: int = msgspec.field(default=60_000, name="BORSA_ORDER_WS_LINGER_MS")
+    order_ws_linger_ms: int = msgspec.field(default=30_000, name="BORSA_ORDER_WS_LINGER_MS")
     # How often an account whose stream is up is still polled (a missed update is found within this).
     order_ws_fallback_poll_ms: int = msgspec.field(default=15_000, name="BORSA_ORDER_WS_FALLBACK_POLL_MS")
     # This replica's share of every budget (0.5 with two replicas behind one egress IP).

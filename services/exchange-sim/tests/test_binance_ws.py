@@ -11,42 +11,11 @@ import aiohttp
 import pytest
 from ccxt.base import errors as E
 
-from borsa_testing.sim import SimAdmin, ccxt_client
+from borsa_testing.sim import ccxt_client
 
 pytestmark = [pytest.mark.integration]
+EXCHANGE = "binance"  # conftest.py's fixtures serve this exchange alone
 SYMBOL = "BTC/USDT"
-
-
-@pytest.fixture(scope="module")
-def sim_url(sim_factory) -> str:
-    return sim_factory("--exchanges", "binance", "--seed", "7", "--tick-interval", "0.25").url
-
-
-@pytest.fixture
-async def admin(sim_url):
-    async with SimAdmin(sim_url) as admin:
-        await admin.pause(True)  # prices move only when a test moves them
-        yield admin
-        await admin.pause(False)
-
-
-@pytest.fixture
-async def account(admin) -> dict:
-    return await admin.create_account("binance", {"USDT": "100000", "BTC": "2"})
-
-
-@pytest.fixture
-async def clients(sim_url, account):
-    """A REST client and a ccxt.pro client of the same key, sharing one market table."""
-    rest = ccxt_client("binance", sim_url, account["credentials"])
-    pro = ccxt_client("binance", sim_url, account["credentials"], pro=True)
-    try:
-        await rest.load_markets()
-        pro.set_markets_from_exchange(rest)
-        yield rest, pro
-    finally:
-        await rest.close()
-        await pro.close()
 
 
 async def next_orders(pro, action) -> list[dict]:
@@ -114,11 +83,11 @@ async def test_a_market_order_is_pushed_new_then_filled(clients):
     assert order["status"] == "closed" and order["filled"] == 0.01
 
 
-async def test_other_accounts_orders_are_not_pushed(admin, sim_url, clients):
+async def test_other_accounts_orders_are_not_pushed(admin, solo_sim_url, clients):
     rest, pro = clients
     await pro.authenticate()
     other = await admin.create_account("binance", {"USDT": "100000"})
-    stranger = ccxt_client("binance", sim_url, other["credentials"])
+    stranger = ccxt_client("binance", solo_sim_url, other["credentials"])
     try:
         await stranger.load_markets()
         price = await last_price(rest)
@@ -133,9 +102,9 @@ async def test_other_accounts_orders_are_not_pushed(admin, sim_url, clients):
         await stranger.close()
 
 
-async def test_a_wrong_secret_is_refused_as_binance_refuses_it(sim_url, account):
+async def test_a_wrong_secret_is_refused_as_binance_refuses_it(solo_sim_url, account):
     forged = {**account["credentials"], "secret": "x" * 64}
-    pro = ccxt_client("binance", sim_url, forged, pro=True)
+    pro = ccxt_client("binance", solo_sim_url, forged, pro=True)
     try:
         # ccxt 4.5.90 maps the -1022 reply to AuthenticationError, then deletes the subscription a second time in
         # ensure_user_data_stream_ws_subscribe_signature's except block, which raises KeyError('spot') instead.
@@ -146,8 +115,8 @@ async def test_a_wrong_secret_is_refused_as_binance_refuses_it(sim_url, account)
         await pro.close()
 
 
-async def test_raw_requests_are_answered_in_binances_shape(sim_url, account):
-    url = sim_url.replace("http://", "ws://") + "/binance/ws-api/v3"
+async def test_raw_requests_are_answered_in_binances_shape(solo_sim_url, account):
+    url = solo_sim_url.replace("http://", "ws://") + "/binance/ws-api/v3"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         await ws.send_str(json.dumps({"id": "p1", "method": "ping"}))
         assert (await ws.receive_json(timeout=5))["status"] == 200

@@ -11,42 +11,11 @@ import aiohttp
 import pytest
 from ccxt.base import errors as E
 
-from borsa_testing.sim import SimAdmin, ccxt_client
+from borsa_testing.sim import ccxt_client
 
 pytestmark = [pytest.mark.integration]
+EXCHANGE = "kraken"  # conftest.py's fixtures serve this exchange alone
 SYMBOL = "BTC/USD"
-
-
-@pytest.fixture(scope="module")
-def sim_url(sim_factory) -> str:
-    return sim_factory("--exchanges", "kraken", "--seed", "7", "--tick-interval", "0.25").url
-
-
-@pytest.fixture
-async def admin(sim_url):
-    async with SimAdmin(sim_url) as admin:
-        await admin.pause(True)  # prices move only when a test moves them
-        yield admin
-        await admin.pause(False)
-
-
-@pytest.fixture
-async def account(admin) -> dict:
-    return await admin.create_account("kraken", {"USD": "100000", "BTC": "2"})
-
-
-@pytest.fixture
-async def clients(sim_url, account):
-    """A REST client and a ccxt.pro client of the same key, sharing one market table."""
-    rest = ccxt_client("kraken", sim_url, account["credentials"])
-    pro = ccxt_client("kraken", sim_url, account["credentials"], pro=True)
-    try:
-        await rest.load_markets()
-        pro.set_markets_from_exchange(rest)
-        yield rest, pro
-    finally:
-        await rest.close()
-        await pro.close()
 
 
 async def subscribed(pro) -> asyncio.Task:
@@ -130,11 +99,11 @@ async def test_a_market_order_ends_filled(clients):
     assert seen[-1]["status"] == "closed" and seen[-1]["info"]["cum_qty"] == 0.01
 
 
-async def test_other_accounts_orders_are_not_pushed(admin, sim_url, clients):
+async def test_other_accounts_orders_are_not_pushed(admin, solo_sim_url, clients):
     rest, pro = clients
     watch = await subscribed(pro)
     other = await admin.create_account("kraken", {"USD": "100000"})
-    stranger = ccxt_client("kraken", sim_url, other["credentials"])
+    stranger = ccxt_client("kraken", solo_sim_url, other["credentials"])
     try:
         await stranger.load_markets()
         price = await last_price(rest)
@@ -148,9 +117,9 @@ async def test_other_accounts_orders_are_not_pushed(admin, sim_url, clients):
         await stranger.close()
 
 
-async def test_a_wrong_key_gets_no_token(sim_url, account):
+async def test_a_wrong_key_gets_no_token(solo_sim_url, account):
     forged = {**account["credentials"], "apiKey": "A" * 56}
-    pro = ccxt_client("kraken", sim_url, forged, pro=True)
+    pro = ccxt_client("kraken", solo_sim_url, forged, pro=True)
     try:
         with pytest.raises(E.AuthenticationError, match="EAPI:Invalid key"):
             await pro.authenticate()
@@ -158,8 +127,8 @@ async def test_a_wrong_key_gets_no_token(sim_url, account):
         await pro.close()
 
 
-async def test_raw_requests_are_answered_in_krakens_shape(sim_url):
-    url = sim_url.replace("http://", "ws://") + "/kraken/v2"
+async def test_raw_requests_are_answered_in_krakens_shape(solo_sim_url):
+    url = solo_sim_url.replace("http://", "ws://") + "/kraken/v2"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         status = await ws.receive_json(timeout=5)
         assert status["channel"] == "status" and status["data"][0]["system"] == "online"
@@ -179,11 +148,11 @@ async def test_raw_requests_are_answered_in_krakens_shape(sim_url):
         assert (await ws.receive_json(timeout=5))["success"] is False
 
 
-async def test_a_subscription_is_acked_then_snapshot_then_heartbeats(sim_url, clients):
+async def test_a_subscription_is_acked_then_snapshot_then_heartbeats(solo_sim_url, clients):
     rest, _ = clients
     token = (await rest.privatePostGetWebSocketsToken())["result"]
     assert token["expires"] == 900 and len(token["token"]) >= 40
-    url = sim_url.replace("http://", "ws://") + "/kraken/v2"
+    url = solo_sim_url.replace("http://", "ws://") + "/kraken/v2"
     async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
         assert (await ws.receive_json(timeout=5))["channel"] == "status"
         params = {"channel": "executions", "token": token["token"], "snap_trades": True}

@@ -12,44 +12,12 @@ import aiohttp
 import pytest
 from ccxt.base import errors as E
 
-from borsa_testing.sim import SimAdmin, ccxt_client
+from borsa_testing.sim import ccxt_client
 
 pytestmark = [pytest.mark.integration]
+EXCHANGE = "kucoin"  # conftest.py's fixtures serve this exchange alone
 SYMBOL = "BTC/USDT"
 TOPIC = "/spotMarket/tradeOrders"
-
-
-@pytest.fixture(scope="module")
-def sim_url(sim_factory) -> str:
-    return sim_factory("--exchanges", "kucoin", "--seed", "7", "--tick-interval", "0.25").url
-
-
-@pytest.fixture
-async def admin(sim_url):
-    async with SimAdmin(sim_url) as admin:
-        await admin.pause(True)  # prices move only when a test moves them
-        yield admin
-        await admin.drop_ws("kucoin", refuse_ms=0)
-        await admin.pause(False)
-
-
-@pytest.fixture
-async def account(admin) -> dict:
-    return await admin.create_account("kucoin", {"USDT": "100000", "BTC": "2"})
-
-
-@pytest.fixture
-async def clients(sim_url, account):
-    """A REST client and a ccxt.pro client of the same key, sharing one market table."""
-    rest = ccxt_client("kucoin", sim_url, account["credentials"])
-    pro = ccxt_client("kucoin", sim_url, account["credentials"], pro=True)
-    try:
-        await rest.load_markets()
-        pro.set_markets_from_exchange(rest)
-        yield rest, pro
-    finally:
-        await rest.close()
-        await pro.close()
 
 
 def private_client(pro):
@@ -131,11 +99,11 @@ async def test_a_market_order_is_pushed_as_filled(clients):
     assert order["status"] == "closed" and order["filled"] == 0.01
 
 
-async def test_other_accounts_orders_are_not_pushed(admin, sim_url, clients):
+async def test_other_accounts_orders_are_not_pushed(admin, solo_sim_url, clients):
     rest, pro = clients
     watch = await subscribed(pro)
     other = await admin.create_account("kucoin", {"USDT": "100000"})
-    stranger = ccxt_client("kucoin", sim_url, other["credentials"])
+    stranger = ccxt_client("kucoin", solo_sim_url, other["credentials"])
     try:
         await stranger.load_markets()
         price = await last_price(rest)
@@ -149,10 +117,10 @@ async def test_other_accounts_orders_are_not_pushed(admin, sim_url, clients):
         await stranger.close()
 
 
-async def test_a_wrong_passphrase_is_refused_as_kucoin_refuses_it(sim_url, account, clients):
+async def test_a_wrong_passphrase_is_refused_as_kucoin_refuses_it(solo_sim_url, account, clients):
     rest, _ = clients
     forged = {**account["credentials"], "password": "not-the-passphrase"}
-    pro = ccxt_client("kucoin", sim_url, forged, pro=True)
+    pro = ccxt_client("kucoin", solo_sim_url, forged, pro=True)
     pro.set_markets_from_exchange(rest)
     try:
         # Account mode and the token are signed REST calls: KuCoin's 400004, and no socket is opened.
@@ -165,11 +133,11 @@ async def test_a_wrong_passphrase_is_refused_as_kucoin_refuses_it(sim_url, accou
         await pro.close()
 
 
-async def test_raw_messages_are_answered_in_kucoins_shape(sim_url, account, clients):
+async def test_raw_messages_are_answered_in_kucoins_shape(solo_sim_url, account, clients):
     _, pro = clients
     bullet = await pro.privatePostBulletPrivate()
     server = bullet["data"]["instanceServers"][0]
-    assert server["endpoint"] == sim_url.replace("http://", "ws://") + "/kucoin/endpoint"
+    assert server["endpoint"] == solo_sim_url.replace("http://", "ws://") + "/kucoin/endpoint"
     assert server["pingInterval"] == 18000
     url = f"{server['endpoint']}?token={bullet['data']['token']}&connectId=c1"
     async with aiohttp.ClientSession() as session:

@@ -5,38 +5,33 @@ ccxt.pro's `watch_orders` (spot) opens `urls['api']['ws']['ws-api']['spot']`, se
 `{"subscriptionId": n, "event": {...}}` (websocket-api/user-data-stream-requests.md, user-data-stream.md). The
 engine calls `on_order` after every change of an order, so each subscribed connection of that account gets the
 report of that change, in order. `drop()` closes every connection (the admin route `/_sim/ws/drop`) and can
-refuse new ones for a while, which is how tests show that a client recovers.
+refuse new ones for a while, which is how tests show that a client recovers. The socket itself (queue, writer,
+serve loop, `drop()`, the cut-off of a slow client) is ws.py's, shared with the other dialects; this module says
+what Binance's messages mean.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import hmac
 import itertools
 import json
-import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 
 from ..engine import Fill, Order
 from . import binance_wire as wire
-from .base import dumps
 from .binance_wire import API_KEY_RE, DECIMAL_RE, DEFAULT_RECV_WINDOW, LONG_RE, MAX_AHEAD_MS, MAX_RECV_WINDOW
+from .ws import WsChannel, WsConnection
 
 if TYPE_CHECKING:
     from .binance import BinanceDialect
 
-log = structlog.get_logger("borsa_sim.binance_ws")
-
 # websocket-api "General requests": the same REST request weights reported back, one connection limit.
 RATE_LIMITS = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 6000, "count": 2}]
-QUEUE_LIMIT = 10_000  # a client that reads nothing gets cut off rather than growing the simulator without end
 
 
 class WsError(Exception):
@@ -46,85 +41,24 @@ class WsError(Exception):
 
 
 @dataclass(eq=False)
-class Connection:
-    ws: web.WebSocketResponse
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+class Connection(WsConnection):
     subscriptions: dict[int, str] = field(default_factory=dict)  # subscription id -> account id
 
 
-class BinanceUserStreams:
+class BinanceUserStreams(WsChannel):
+    path = "/ws-api/v3"
+    dialect: BinanceDialect
+    connections: set[Connection]
+
     def __init__(self, dialect: BinanceDialect) -> None:
-        self.dialect = dialect
-        self.connections: set[Connection] = set()
-        self.refuse_until = 0.0
+        super().__init__(dialect)
         self._subscription_ids = itertools.count(0)
-        dialect.state.listeners.append(self.on_order)
 
-    # -- admin ------------------------------------------------------------------------------------------------
-    async def drop(self, refuse_seconds: float = 0.0) -> int:
-        """Close every connection (the client sees the server go away); refuse new ones for `refuse_seconds`."""
-        self.refuse_until = time.monotonic() + refuse_seconds
-        dropped = list(self.connections)
-        for conn in dropped:
-            await self._close(conn, WSCloseCode.GOING_AWAY, b"dropped by the simulator")
-        return len(dropped)
+    async def _accept(self, request: web.Request, ws: web.WebSocketResponse) -> Connection:
+        return Connection(ws)  # the socket is open to anyone: a subscription request is signed
 
-    def allow(self) -> None:
-        self.refuse_until = 0.0
-
-    async def close_all(self) -> None:
-        for conn in list(self.connections):
-            await self._close(conn, WSCloseCode.GOING_AWAY, b"server shutdown")
-
-    @staticmethod
-    async def _close(conn: Connection, code: int, message: bytes) -> None:
+    def _clear(self, conn: Connection) -> None:
         conn.subscriptions.clear()
-        with contextlib.suppress(Exception):
-            await conn.ws.close(code=code, message=message)
-
-    # -- the socket -------------------------------------------------------------------------------------------
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        sim, name = self.dialect.sim, self.dialect.name
-        sim.stats.count(name, "WS /ws-api/v3")
-        if time.monotonic() < self.refuse_until:
-            sim.stats.count(name, "WS /ws-api/v3", "faults")
-            return self.dialect.http_error(503, "Service unavailable")
-        ws = web.WebSocketResponse(autoping=True, heartbeat=None)
-        if not ws.can_prepare(request).ok:
-            return self.dialect.http_error(400, "Expected a websocket upgrade")
-        await ws.prepare(request)
-        conn = Connection(ws)
-        self.connections.add(conn)
-        writer = asyncio.create_task(self._write(conn))
-        try:
-            async for message in ws:
-                if message.type != WSMsgType.TEXT:
-                    continue
-                reply = self._request(conn, message.data)
-                if reply is not None:
-                    self._send(conn, reply)
-        finally:
-            self.connections.discard(conn)
-            conn.subscriptions.clear()
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-        return ws
-
-    async def _write(self, conn: Connection) -> None:
-        while True:
-            text = await conn.queue.get()
-            try:
-                await conn.ws.send_str(text)
-            except Exception:  # the peer went away; the reader ends the connection
-                return
-
-    def _send(self, conn: Connection, data: dict) -> None:
-        try:
-            conn.queue.put_nowait(dumps(data))
-        except asyncio.QueueFull:
-            log.warning("ws_client_too_slow", exchange=self.dialect.name)
-            asyncio.get_running_loop().create_task(self._close(conn, WSCloseCode.POLICY_VIOLATION, b"too slow"))
 
     # -- requests ---------------------------------------------------------------------------------------------
     def _request(self, conn: Connection, text: str) -> dict | None:

@@ -7,45 +7,40 @@ spot-websocket-v2/executions). ccxt hands a message to `watch_my_trades` when it
 `watch_orders` otherwise, so a fill is a `trade` message followed by a separate `filled` one, as Kraken sends it
 ("A separate exec_type: filled update reports completion"). Pings are `{"method": "ping"}` answered by `pong`; a
 subscribed connection gets `{"channel": "heartbeat"}` every second. `drop()` closes every connection (the admin
-route `/_sim/ws/drop`) and can refuse new ones for a while.
+route `/_sim/ws/drop`) and can refuse new ones for a while. The socket itself (queue, writer, serve loop, `drop()`,
+the cut-off of a slow client) is ws.py's, shared with the other dialects; this module says what Kraken's messages
+mean.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 
 from ..engine import Account, Fill, Order
-from .base import dumps
+from .ws import WsChannel, WsConnection
 
 if TYPE_CHECKING:
     from .kraken import KrakenDialect
-
-log = structlog.get_logger("borsa_sim.kraken_ws")
 
 TOKEN_SECONDS = 900  # GetWebSocketsToken: use within 15 minutes; a subscription made with it does not expire
 HEARTBEAT_SECONDS = 1.0  # "every second (approx) if no other updates are sent"
 MAX_RATE_COUNT = 125  # the Starter tier's trading rate counter ceiling, reported in the subscribe ack
 SNAP_TRADES = 50  # snap_trades: "the last 50 order fills"
-QUEUE_LIMIT = 10_000  # a client that reads nothing gets cut off rather than growing the simulator without end
 CONNECTION_IDS = 14_000_000_000_000_000_000
 
 
 @dataclass(eq=False)
-class Connection:
-    ws: web.WebSocketResponse
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+class Connection(WsConnection):
     account: str | None = None  # set by a successful `executions` subscription
     sequence: int = 0
     heartbeat: asyncio.Task | None = None
@@ -55,13 +50,14 @@ class WsError(Exception):
     pass
 
 
-class KrakenStreams:
+class KrakenStreams(WsChannel):
+    path = "/v2"
+    dialect: KrakenDialect
+    connections: set[Connection]
+
     def __init__(self, dialect: KrakenDialect) -> None:
-        self.dialect = dialect
-        self.connections: set[Connection] = set()
+        super().__init__(dialect)
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (account id, monotonic issue time)
-        self.refuse_until = 0.0
-        dialect.state.listeners.append(self.on_order)
 
     def issue_token(self, account: Account) -> dict:
         now = time.monotonic()
@@ -70,60 +66,17 @@ class KrakenStreams:
         self.tokens[token] = (account.id, now)
         return {"token": token, "expires": TOKEN_SECONDS}
 
-    # -- admin ------------------------------------------------------------------------------------------------
-    async def drop(self, refuse_seconds: float = 0.0) -> int:
-        """Close every connection (the client sees the server go away); refuse new ones for `refuse_seconds`."""
-        self.refuse_until = time.monotonic() + refuse_seconds
-        dropped = list(self.connections)
-        for conn in dropped:
-            await self._close(conn, WSCloseCode.GOING_AWAY, b"dropped by the simulator")
-        return len(dropped)
-
-    @staticmethod
-    async def _close(conn: Connection, code: int, message: bytes) -> None:
-        conn.account = None
-        with contextlib.suppress(Exception):
-            await conn.ws.close(code=code, message=message)
-
     # -- the socket -------------------------------------------------------------------------------------------
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        sim, name = self.dialect.sim, self.dialect.name
-        sim.stats.count(name, "WS /v2")
-        if time.monotonic() < self.refuse_until:
-            sim.stats.count(name, "WS /v2", "faults")
-            return self.dialect.http_error(503, "Service unavailable")
-        ws = web.WebSocketResponse(autoping=True, heartbeat=None)
-        if not ws.can_prepare(request).ok:
-            return self.dialect.http_error(400, "Expected a websocket upgrade")
-        await ws.prepare(request)
+    async def _accept(self, request: web.Request, ws: web.WebSocketResponse) -> Connection:
+        """Anyone may connect (the token comes with the subscription); Kraken greets with its system status."""
         conn = Connection(ws)
-        self.connections.add(conn)
-        writer = asyncio.create_task(self._write(conn))
         status = {"version": "2.0.9", "system": "online", "api_version": "v2"}
         status["connection_id"] = CONNECTION_IDS + secrets.randbelow(10**18)
         self._send(conn, {"channel": "status", "type": "update", "data": [status]})
-        try:
-            async for message in ws:
-                if message.type != WSMsgType.TEXT:
-                    continue
-                self._request(conn, message.data)
-        finally:
-            self.connections.discard(conn)
-            conn.account = None
-            for task in (writer, conn.heartbeat):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-        return ws
+        return conn
 
-    async def _write(self, conn: Connection) -> None:
-        while True:
-            text = await conn.queue.get()
-            try:
-                await conn.ws.send_str(text)
-            except Exception:  # the peer went away; the reader ends the connection
-                return
+    def _clear(self, conn: Connection) -> None:
+        conn.account = None
 
     async def _heartbeats(self, conn: Connection) -> None:
         while True:
@@ -131,15 +84,9 @@ class KrakenStreams:
             if conn.queue.empty():
                 self._send(conn, {"channel": "heartbeat"})
 
-    def _send(self, conn: Connection, data: dict) -> None:
-        try:
-            conn.queue.put_nowait(dumps(data))
-        except asyncio.QueueFull:
-            log.warning("ws_client_too_slow", exchange=self.dialect.name)
-            asyncio.get_running_loop().create_task(self._close(conn, WSCloseCode.POLICY_VIOLATION, b"too slow"))
-
     # -- requests ---------------------------------------------------------------------------------------------
     def _request(self, conn: Connection, text: str) -> None:
+        """Replies are sent here, not returned: a subscription's snapshot must follow its ack."""
         time_in = _rfc3339(self.dialect.now_ms())
         try:
             data = json.loads(text)
@@ -198,6 +145,7 @@ class KrakenStreams:
         conn.account = issued[0]
         if conn.heartbeat is None:
             conn.heartbeat = asyncio.get_running_loop().create_task(self._heartbeats(conn))
+            conn.tasks.append(conn.heartbeat)
         return {"channel": "executions", "maxratecount": MAX_RATE_COUNT, "snapshot": True, "warnings": []}
 
     def _snapshot(self, conn: Connection, params: dict) -> None:

@@ -7,54 +7,51 @@ ccxt.pro asks `POST /api/v1/bullet-private` (a signed REST call) for a token and
 connection", "Ping", "Subscribe", "Private Order Change" and its V2 `/spotMarket/tradeOrdersV2`). The engine calls
 `on_order` after every change of an order; each subscribed connection of that account gets the messages of that
 change, in order. `drop()` closes every connection (the admin route `/_sim/ws/drop`) and can refuse new ones for
-a while, which is how tests show that a client recovers.
+a while, which is how tests show that a client recovers. The socket itself (queue, writer, serve loop, `drop()`,
+the cut-off of a slow client) is ws.py's, shared with the other dialects; this module says what KuCoin's tokens and
+messages mean.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, web
 
 from ..engine import Fill, Order
 from . import kucoin_wire as wire
 from .base import Call, dec_str, dumps
+from .ws import WsChannel, WsConnection
 
 if TYPE_CHECKING:
     from .kucoin import KucoinDialect
-
-log = structlog.get_logger("borsa_sim.kucoin_ws")
 
 ENDPOINT = "/endpoint"
 PING_INTERVAL_MS = 18_000  # instanceServers[].pingInterval as KuCoin hands it out today
 PING_TIMEOUT_MS = 10_000
 TOKEN_TTL_SECONDS = 24 * 3600  # "the token is valid for 24 hours" (Apply connect token)
 ORDER_TOPICS = ("/spotMarket/tradeOrders", "/spotMarket/tradeOrdersV2")
-QUEUE_LIMIT = 10_000  # a client that reads nothing gets cut off rather than growing the simulator without end
 
 
 @dataclass(eq=False)
-class Connection:
-    ws: web.WebSocketResponse
-    account_id: str
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT))
+class Connection(WsConnection):
+    account_id: str = ""
     topics: set[str] = field(default_factory=set)
 
 
-class KucoinPrivateStreams:
+class KucoinPrivateStreams(WsChannel):
+    path = ENDPOINT
+    dialect: KucoinDialect
+    connections: set[Connection]
+
     def __init__(self, dialect: KucoinDialect) -> None:
-        self.dialect = dialect
-        self.connections: set[Connection] = set()
+        super().__init__(dialect)
         self.tokens: dict[str, tuple[str, float]] = {}  # token -> (account id, monotonic expiry)
-        self.refuse_until = 0.0
-        dialect.state.listeners.append(self.on_order)
 
     # -- POST /api/v1/bullet-private --------------------------------------------------------------------------
     async def bullet_private(self, call: Call) -> web.Response:
@@ -74,73 +71,29 @@ class KucoinPrivateStreams:
         }
         return self.dialect.ok(call, {"token": token, "instanceServers": [server]})
 
-    # -- admin ------------------------------------------------------------------------------------------------
-    async def drop(self, refuse_seconds: float = 0.0) -> int:
-        """Close every connection (the client sees the server go away); refuse new ones for `refuse_seconds`."""
-        self.refuse_until = time.monotonic() + refuse_seconds
-        dropped = list(self.connections)
-        for conn in dropped:
-            await _close(conn, WSCloseCode.GOING_AWAY, b"dropped by the simulator")
-        return len(dropped)
-
     # -- the socket -------------------------------------------------------------------------------------------
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        sim, name = self.dialect.sim, self.dialect.name
-        sim.stats.count(name, f"WS {ENDPOINT}")
-        if time.monotonic() < self.refuse_until:
-            sim.stats.count(name, f"WS {ENDPOINT}", "faults")
-            return self.dialect.http_error(503, "Service unavailable")
-        ws = web.WebSocketResponse(autoping=True, heartbeat=None)
-        if not ws.can_prepare(request).ok:
-            return self.dialect.http_error(400, "Expected a websocket upgrade")
-        await ws.prepare(request)
+    async def _accept(self, request: web.Request, ws: web.WebSocketResponse) -> Connection | None:
+        """The token of the URL names the account; KuCoin greets an accepted socket with `welcome`."""
         connect_id = request.query.get("connectId") or secrets.token_hex(8)
         token = request.query.get("token")
         entry = self.tokens.get(token or "")
         if entry is None or entry[1] <= time.monotonic():
             # KuCoin accepts the upgrade, says why in an error message and closes; ccxt.pro reads "token is
             # expired" as a cue to ask for a new token.
-            sim.stats.count(name, f"WS {ENDPOINT}", "errors")
+            self.dialect.sim.stats.count(self.dialect.name, f"WS {self.path}", "errors")
             data = "token is expired" if token else "token is required"
             await ws.send_str(dumps({"id": connect_id, "type": "error", "code": 401, "data": data}))
             await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"unauthorized")
-            return ws
+            return None
         account = self.dialect.state.accounts.get(entry[0])
-        conn = Connection(ws, entry[0])
+        conn = Connection(ws, account_id=entry[0])
         if account is not None:
             account.authenticated_once = True
-        self.connections.add(conn)
-        writer = asyncio.create_task(self._write(conn))
         self._send(conn, {"id": connect_id, "type": "welcome"})
-        try:
-            async for message in ws:
-                if message.type != WSMsgType.TEXT:
-                    continue
-                reply = self._request(conn, message.data)
-                if reply is not None:
-                    self._send(conn, reply)
-        finally:
-            self.connections.discard(conn)
-            conn.topics.clear()
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
-        return ws
+        return conn
 
-    async def _write(self, conn: Connection) -> None:
-        while True:
-            text = await conn.queue.get()
-            try:
-                await conn.ws.send_str(text)
-            except Exception:  # the peer went away; the reader ends the connection
-                return
-
-    def _send(self, conn: Connection, data: dict) -> None:
-        try:
-            conn.queue.put_nowait(dumps(data))
-        except asyncio.QueueFull:
-            log.warning("ws_client_too_slow", exchange=self.dialect.name)
-            asyncio.get_running_loop().create_task(_close(conn, WSCloseCode.POLICY_VIOLATION, b"too slow"))
+    def _clear(self, conn: Connection) -> None:
+        conn.topics.clear()
 
     # -- client messages --------------------------------------------------------------------------------------
     def _request(self, conn: Connection, text: str) -> dict | None:
@@ -239,9 +192,3 @@ def _data(order: Order, kind: str, status: str, ts_ns: int) -> dict:
     if order.price is not None:
         data["price"] = dec_str(order.price)
     return data
-
-
-async def _close(conn: Connection, code: int, message: bytes) -> None:
-    conn.topics.clear()
-    with contextlib.suppress(Exception):
-        await conn.ws.close(code=code, message=message)

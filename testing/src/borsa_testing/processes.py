@@ -319,10 +319,11 @@ def _wait_http(url: str, timeout: float, proc: subprocess.Popen, log_path: Path)
     raise ServerError(f"{url} did not answer within {timeout:.0f}s{_tail(log_path)}")
 
 
-# -- the exchange connector ----------------------------------------------------------------------------------
+# -- the services that print `<name> ... ready; ops on <url>` ---------------------------------------------------
 @dataclass
-class ConnectorProcess:
-    exchange: str
+class ServiceProcess:
+    """A Borsa service started by this harness, with its ops URL (/metrics, /health) and its log."""
+
     ops_url: str
     proc: subprocess.Popen
     log_path: Path
@@ -332,6 +333,46 @@ class ConnectorProcess:
 
     def kill(self) -> None:
         _stop(self.proc, signal.SIGKILL)
+
+    @property
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+
+@dataclass
+class ConnectorProcess(ServiceProcess):
+    exchange: str = ""
+
+
+class ReportingProcess(ServiceProcess):
+    pass
+
+
+class RunnerProcess(ServiceProcess):
+    pass
+
+
+def _start_service(
+    module: str,
+    name: str,
+    env: dict[str, str],
+    *,
+    args: tuple[str, ...] = (),
+    workdir: Path | None,
+    timeout: float,
+) -> tuple[subprocess.Popen, str, Path]:
+    """`python -m <module> [args] --http-port 0` with `env` over this process's environment and JSON logs, in
+    `workdir` (a new temporary folder by default); (process, ops url, log) once it reports ready."""
+    slug = name.removeprefix("borsa-").replace(" ", "-")
+    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"borsa-{slug}-"))
+    child_env = {**os.environ, "LOG_FORMAT": "json", **env}
+    return _start_until_ready(
+        [sys.executable, "-m", module, *args, "--http-port", "0"],
+        child_env,
+        name,
+        workdir / f"{slug.split('-')[0]}.log",
+        timeout,
+    )
 
 
 def start_connector(
@@ -344,18 +385,16 @@ def start_connector(
     timeout: float = 60.0,
 ) -> ConnectorProcess:
     """`borsa-connector --exchange <ex>` against NATS (and the simulator); returns once it reports ready."""
-    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"borsa-connector-{exchange}-"))
-    child_env = {**os.environ, "NATS_URL": nats_url, "LOG_FORMAT": "json", **(env or {})}
-    if sim_url:
-        child_env["BORSA_SIM_URL"] = sim_url
-    proc, ops_url, log_path = _start_until_ready(
-        [sys.executable, "-m", "borsa_connector", "--exchange", exchange, "--http-port", "0"],
-        child_env,
+    child_env = {"NATS_URL": nats_url, **({"BORSA_SIM_URL": sim_url} if sim_url else {}), **(env or {})}
+    started = _start_service(
+        "borsa_connector",
         f"borsa-connector {exchange}",
-        workdir / "connector.log",
-        timeout,
+        child_env,
+        args=("--exchange", exchange),
+        workdir=workdir,
+        timeout=timeout,
     )
-    return ConnectorProcess(exchange, ops_url, proc, log_path)
+    return ConnectorProcess(started[1], started[0], started[2], exchange)
 
 
 def _start_until_ready(
@@ -385,20 +424,6 @@ def _start_until_ready(
     return proc, ops_url, log_path
 
 
-# -- the reporting service ------------------------------------------------------------------------------------
-@dataclass
-class ReportingProcess:
-    ops_url: str
-    proc: subprocess.Popen
-    log_path: Path
-
-    def stop(self) -> None:
-        _stop(self.proc)
-
-    def kill(self) -> None:
-        _stop(self.proc, signal.SIGKILL)
-
-
 def start_reporting(
     nats_url: str,
     database_url: str,
@@ -408,34 +433,11 @@ def start_reporting(
     timeout: float = 60.0,
 ) -> ReportingProcess:
     """`borsa-reporting` against NATS and Postgres; returns once it reports ready."""
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="borsa-reporting-"))
-    child_env = {**os.environ, "NATS_URL": nats_url, "DATABASE_URL": database_url, "LOG_FORMAT": "json", **(env or {})}
-    proc, ops_url, log_path = _start_until_ready(
-        [sys.executable, "-m", "borsa_reporting", "--http-port", "0"],
-        child_env,
-        "borsa-reporting",
-        workdir / "reporting.log",
-        timeout,
+    child_env = {"NATS_URL": nats_url, "DATABASE_URL": database_url, **(env or {})}
+    proc, ops_url, log_path = _start_service(
+        "borsa_reporting", "borsa-reporting", child_env, workdir=workdir, timeout=timeout
     )
     return ReportingProcess(ops_url, proc, log_path)
-
-
-# -- the bot runner ------------------------------------------------------------------------------------------
-@dataclass
-class RunnerProcess:
-    ops_url: str
-    proc: subprocess.Popen
-    log_path: Path
-
-    def stop(self) -> None:
-        _stop(self.proc)
-
-    def kill(self) -> None:
-        _stop(self.proc, signal.SIGKILL)
-
-    @property
-    def running(self) -> bool:
-        return self.proc.poll() is None
 
 
 def start_runner(
@@ -447,20 +449,9 @@ def start_runner(
     timeout: float = 60.0,
 ) -> RunnerProcess:
     """`borsa-runner` against NATS and Postgres; returns once it reports ready."""
-    workdir = Path(workdir or tempfile.mkdtemp(prefix="borsa-runner-"))
-    child_env = {
-        **os.environ,
-        "NATS_URL": nats_url,
-        "DATABASE_URL": database_url,
-        "LOG_FORMAT": "json",
-        **(env or {}),
-    }
-    proc, ops_url, log_path = _start_until_ready(
-        [sys.executable, "-m", "borsa_runner", "--http-port", "0"],
-        child_env,
-        "borsa-runner",
-        workdir / "runner.log",
-        timeout,
+    child_env = {"NATS_URL": nats_url, "DATABASE_URL": database_url, **(env or {})}
+    proc, ops_url, log_path = _start_service(
+        "borsa_runner", "borsa-runner", child_env, workdir=workdir, timeout=timeout
     )
     return RunnerProcess(ops_url, proc, log_path)
 

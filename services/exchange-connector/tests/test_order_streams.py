@@ -1,5 +1,6 @@
 """Order tracking driven by private order streams (ccxt.pro watch_orders against the simulator): Binance's user
-data stream, Kraken's WebSocket v2 `executions` and KuCoin's private push channel, each through the same checks.
+data stream, Kraken's WebSocket v2 `executions`, KuCoin's private push channel and Coinbase's `user` channel, each
+through the same checks.
 
 With a poll interval far longer than the test, a fill reaches BORSA_ORDERS within seconds only when the stream is
 on; with it off, the fill waits for the next poll. A dropped stream puts the account back on normal polling, the
@@ -43,6 +44,8 @@ CASES = {
     "kraken": Case("kraken", "BTC/USD", {"USD": "100000", "BTC": "2"}, ("USD", None)),
     # KuCoin too, at 0.1 % of the cost.
     "kucoin": Case("kucoin", "BTC/USDT", {"USDT": "100000", "BTC": "2"}, ("USDT", None)),
+    # Coinbase too (0.6 % maker), its `user` channel pushing the order as a whole.
+    "coinbase": Case("coinbase", "BTC/USD", {"USD": "100000", "BTC": "2"}, ("USD", None)),
 }
 # Far longer than any test here: an event that arrives within seconds was not brought by a poll.
 LONG_POLL = {"BORSA_ORDER_POLL_MS": "60000"}

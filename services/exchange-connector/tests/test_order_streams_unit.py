@@ -13,6 +13,7 @@ import pytest
 from borsa_connector.exchanges.registry import resolve_exchange
 from borsa_connector.order_streams import OrderStreams
 from borsa_connector.settings import ConnectorSettings
+from borsa_runtime import errors as E
 
 
 @pytest.mark.parametrize(
@@ -24,8 +25,8 @@ from borsa_connector.settings import ConnectorSettings
         ("kraken", "off", False),
         ("kucoin", "auto", True),
         ("kucoin", "off", False),
-        ("coinbase", "auto", False),  # the simulator does not speak Coinbase's private stream
-        ("coinbase", "on", True),  # ccxt.pro's coinbase has watchOrders
+        ("coinbase", "auto", True),
+        ("coinbase", "on", True),
         ("coinbase", "off", False),
     ],
 )
@@ -154,3 +155,37 @@ async def test_a_kraken_stream_client_shares_the_accounts_nonces_and_lock():
     finally:
         await rest.close()
         await pro.close()
+
+
+class SnapshotClient:
+    """A ccxt.pro coinbase stand-in whose watch_orders() answers with `outcome`: a list, an exception, or nothing."""
+
+    timeout = 200  # ms
+
+    def __init__(self, outcome) -> None:
+        self.outcome = outcome
+        self.cancelled = False
+
+    async def watch_orders(self):
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        if self.outcome is None:
+            try:
+                await asyncio.Event().wait()  # Coinbase refused the JWT: ccxt.pro never answers the watch
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+        return self.outcome
+
+
+async def test_a_coinbase_stream_is_up_with_its_snapshot_and_fails_without_one():
+    exchange_id, cls = resolve_exchange("coinbase")
+    api = cls(exchange_id)
+    assert await api.subscribe_orders(SnapshotClient([])) is True
+    silent = SnapshotClient(None)
+    with pytest.raises(E.RequestTimeout, match="no snapshot for the order stream subscription"):
+        await api.subscribe_orders(silent)
+    await asyncio.sleep(0)
+    assert silent.cancelled  # nothing is left waiting
+    with pytest.raises(ConnectionError):
+        await api.subscribe_orders(SnapshotClient(ConnectionError("gone")))

@@ -178,7 +178,8 @@ def _exchange_app(sim: Sim, dialect: Dialect, prefix: str | None = None) -> web.
     for method, path, handler, private, weight in dialect.routes:
         app.router.add_route(method, path, _wrap(sim, dialect, handler, private, weight, path, prefix))
     for path, handler in dialect.ws_routes:
-        app.router.add_get(path, handler)
+        if path:  # "" is the bare prefix: create_app routes it (a sub-application's paths start below it)
+            app.router.add_get(path, handler)
     return app
 
 
@@ -464,10 +465,15 @@ def _prices(sim: Sim, exchange: str | None) -> dict:
 def create_app(sim: Sim) -> web.Application:
     app = web.Application()
     app.add_subapp("/_sim", _admin(sim))
-    for name, dialect in sim.dialects.items():
-        app.add_subapp(f"/{name}", _exchange_app(sim, dialect))
-    for alias, target in sim.aliases.items():
-        app.add_subapp(f"/{alias}", _exchange_app(sim, sim.dialects[target], prefix=f"/{alias}"))
+    mounts = [(name, dialect, None) for name, dialect in sim.dialects.items()]
+    mounts += [(alias, sim.dialects[target], f"/{alias}") for alias, target in sim.aliases.items()]
+    for name, dialect, prefix in mounts:
+        # A websocket at the bare host (Coinbase's wss://advanced-trade-ws.coinbase.com) is `/<name>` itself, added
+        # before the sub-application so that the exact path resolves to it.
+        for path, handler in dialect.ws_routes:
+            if not path:
+                app.router.add_get(f"/{name}", handler)
+        app.add_subapp(f"/{name}", _exchange_app(sim, dialect, prefix=prefix))
 
     async def clock(app: web.Application):
         task = asyncio.create_task(sim.run_clock())

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from borsa_runtime import errors as E
+
 from .ccxt_api import CcxtExchangeAPI, Quirks
 
 
@@ -19,8 +23,23 @@ class CoinbaseAPI(CcxtExchangeAPI):
         "secret_format": "pem",
         "credential_labels": {"apiKey": "API key name (organizations/…/apiKeys/…)", "secret": "Private key (PEM)"},
         "ohlcv_max_limit": 300,
+        # The WebSocket's `user` channel (a JWT without uri in each subscribe), which the simulator speaks too;
+        # Coinbase sends the open orders as a snapshot at once, so the stream is up with its first message.
+        "ws_orders": True,
         "notes": (
             "Advanced Trade fees start at 0.60% maker and 1.20% taker, in the quote currency.",
             "A market buy is sized in the quote currency (quote_size).",
         ),
     }
+
+    async def subscribe_orders(self, client) -> bool:
+        # Coinbase answers a subscribe to `user` with the open orders (a snapshot) at once, and a refused JWT with an
+        # error message that ccxt.pro 4.5.90 raises inside its message handler, where no watch hears of it: wait
+        # for the snapshot, so that a stream that was refused fails (and is retried) instead of waiting forever.
+        snapshot = asyncio.ensure_future(client.watch_orders())
+        done, _ = await asyncio.wait({snapshot}, timeout=client.timeout / 1000)
+        if not done:
+            snapshot.cancel()
+            raise E.RequestTimeout("no snapshot for the order stream subscription", exchange="coinbase")
+        snapshot.result()  # raises what the watch failed with
+        return True

@@ -12,7 +12,16 @@ from . import coinbase_market as market
 from . import coinbase_trading as trading
 from . import coinbase_wire as wire
 from .base import Call, Dialect, Reject, json_response
-from .coinbase_auth import AuthFailure, new_credentials, parse_bearer, public_key_of, unverified_subject, verify
+from .coinbase_auth import (
+    AuthFailure,
+    Token,
+    new_credentials,
+    parse_bearer,
+    public_key_of,
+    unverified_subject,
+    verify,
+)
+from .coinbase_ws import ENDPOINT, CoinbaseUserChannel
 
 V3 = "/api/v3/brokerage"
 # Advanced Trade: 30 requests/s per user on private endpoints, 10/s per IP on public ones; the v2 (Coinbase
@@ -67,6 +76,15 @@ class CoinbaseDialect(Dialect):
         for is_private, table in ((False, public), (True, private)):
             for method, path, handler in table:
                 self.route(method, path, self._bind(handler), private=is_private)
+        self.user_channel = CoinbaseUserChannel(self)
+
+    @property
+    def ws_routes(self):
+        # wss://advanced-trade-ws.coinbase.com, the bare host, where ccxt.pro subscribes to the `user` channel.
+        return [(ENDPOINT, self.user_channel.handle)]
+
+    async def drop_ws(self, refuse_seconds: float = 0.0) -> int:
+        return await self.user_channel.drop(refuse_seconds)
 
     def _bind(self, handler):
         async def handle(call: Call) -> web.StreamResponse:
@@ -195,9 +213,14 @@ class CoinbaseDialect(Dialect):
         account = self.state.account_by_key(token.key_name)
         if account is None:
             raise AuthFailure("unknown API key")
+        # The uri claim names the URL the client called: host and full path, `/coinbase` prefix included.
+        self.verify_token(token, account, (call.method, call.request.host, call.request.path))
+        return account
+
+    def verify_token(self, token: Token, account: Account, target: tuple[str, str, str] | None) -> None:
+        """`token` checked against the account's key; `target` (method, host, path) for REST, None for the
+        websocket (coinbase_ws.py)."""
         public_key = self._public_keys.get(account.api_key)
         if public_key is None:
             public_key = self._public_keys[account.api_key] = public_key_of(account.credentials["secret"])
-        # The uri claim names the URL the client called: host and full path, `/coinbase` prefix included.
-        verify(token, public_key, call.method, call.request.host, call.request.path)
-        return account
+        verify(token, public_key, target)

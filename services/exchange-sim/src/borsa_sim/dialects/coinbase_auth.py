@@ -62,6 +62,11 @@ def parse_bearer(authorization: str | None) -> Token:
     scheme, _, token = authorization.partition(" ")
     if scheme != "Bearer" or not token:
         raise AuthFailure("the Authorization header must be a Bearer token")
+    return parse_jwt(token)
+
+
+def parse_jwt(token: str) -> Token:
+    """A JWT's parts, not verified yet (`verify`)."""
     parts = token.strip().split(".")
     if len(parts) != 3:
         raise AuthFailure("malformed JWT")
@@ -91,9 +96,10 @@ def _strip_scheme(uri: str) -> str:
     return uri
 
 
-def verify(token: Token, public_key: ec.EllipticCurvePublicKey, method: str, host: str, path: str) -> None:
-    """Coinbase's checks on a CDP token: ES256 over header.claims, sub == kid, nbf <= now <= exp, and a `uri`
-    claim naming this request's method, host and path (ccxt keeps `http://` against a local URL)."""
+def verify(token: Token, public_key: ec.EllipticCurvePublicKey, target: tuple[str, str, str] | None) -> None:
+    """Coinbase's checks on a CDP token: ES256 over header.claims, sub == kid, nbf <= now <= exp, and for REST
+    (`target`: method, host, path) a `uri` claim naming this request's method, host and path (ccxt keeps `http://`
+    against a local URL). A websocket subscription's token has no `uri` (target None)."""
     if token.header.get("alg") != "ES256":
         raise AuthFailure(f"unsupported JWT algorithm {token.header.get('alg')!r}")
     if len(token.signature) != 64:
@@ -114,6 +120,9 @@ def verify(token: Token, public_key: ec.EllipticCurvePublicKey, method: str, hos
         raise AuthFailure("the JWT is not valid yet")
     if now > exp:
         raise AuthFailure("the JWT has expired", expired=True)
+    if target is None:
+        return
+    method, host, path = target
     uri = claims.get("uri")
     if not isinstance(uri, str):
         raise AuthFailure("the JWT has no uri claim")

@@ -1,6 +1,6 @@
-"""What the private websocket dialects (binance_ws, kraken_ws, kucoin_ws) share: one connection per socket with
-a bounded outgoing queue drained by its own writer task, the serve loop, the admin drop with its refuse window,
-and the cut-off of a client too slow to read.
+"""What the private websocket dialects (binance_ws, kraken_ws, kucoin_ws, coinbase_ws) share: one connection per
+socket with a bounded outgoing queue drained by its own writer task, the serve loop, the admin drop with its refuse
+window, and the cut-off of a client too slow to read.
 
 A dialect says only what differs: how a socket is accepted (`_accept`: authentication, a greeting), what a client
 message does (`_request`), what a connection forgets when it closes (`_clear`) and what an engine change pushes
@@ -107,7 +107,12 @@ class WsChannel:
             async for message in ws:
                 if message.type != WSMsgType.TEXT:
                     continue
-                reply = self._request(conn, message.data)
+                try:
+                    reply = self._request(conn, message.data)
+                except Exception:
+                    # A simulator bug: said here, since aiohttp would only drop the socket (code 1006).
+                    log.exception("ws_request_failed", exchange=name, message=message.data[:200])
+                    raise
                 if reply is not None:
                     self._send(conn, reply)
         finally:

@@ -172,6 +172,38 @@ async def test_the_stream_brings_a_fill_long_before_the_next_poll(connector, adm
         await nc.close()
 
 
+@settings(**LONG_POLL, BORSA_ORDER_WS="auto")
+async def test_a_partial_fill_comes_by_the_stream_too(connector, admin, case):
+    nats_url, process, database = connector
+    account, _, nc = await setup(admin, database, nats_url, case)
+    try:
+        order = await rest_below(nc, case, account)
+        await until_metric(process, "borsa_connector_order_streams_up", 1)
+        await admin.fill_order(case.exchange, order.id, "0.004")  # a counterparty takes part of it
+
+        def part_filled(events) -> bool:
+            return any(e.kind == "updated" and e.fills for e in events)
+
+        events = await events_of(nc, case.exchange, account, part_filled, timeout=SOON)
+        (update,) = [e for e in events if e.kind == "updated" and e.fills]
+        (fill,) = update.fills
+        assert (fill.amount, fill.price, update.order.filled, update.order.status) == (
+            Decimal("0.004"),
+            order.price,
+            Decimal("0.004"),
+            "open",
+        )
+        assert fill.trade_id and fill.fee_cost > 0
+
+        await admin.fill_order(case.exchange, order.id, "0.006")  # and then the rest
+        events = await events_of(nc, case.exchange, account, filled(order.id), timeout=SOON)
+        (final,) = [e for e in events if e.kind == "filled"]
+        assert [f.amount for f in final.fills] == [Decimal("0.006")]  # the first part was published before
+        assert_no_duplicates(events)
+    finally:
+        await nc.close()
+
+
 @settings(**LONG_POLL, BORSA_ORDER_WS="off")
 async def test_without_the_stream_the_fill_waits_for_the_poll(connector, admin, case):
     nats_url, process, database = connector

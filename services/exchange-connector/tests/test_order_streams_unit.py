@@ -48,10 +48,18 @@ def test_the_setting_is_checked():
 class FakeClient:
     def __init__(self) -> None:
         self.updates: asyncio.Queue = asyncio.Queue()
+        self.trades: asyncio.Queue = asyncio.Queue()
         self.closed = False
 
     async def watch_orders(self):
-        item = await self.updates.get()
+        return await self._next(self.updates)
+
+    async def watch_my_trades(self):
+        return await self._next(self.trades)
+
+    @staticmethod
+    async def _next(queue: asyncio.Queue) -> list:
+        item = await queue.get()
         if isinstance(item, Exception):
             raise item
         return [item]
@@ -63,8 +71,9 @@ class FakeClient:
 class FakeApi:
     id = "binance"
 
-    def __init__(self) -> None:
+    def __init__(self, ws_trades: bool = False) -> None:
         self.clients: list[FakeClient] = []
+        self.q = {"ws_trades": ws_trades}
 
     def stream_client(self, account_client, account):
         self.clients.append(FakeClient())
@@ -108,6 +117,25 @@ async def test_updates_poke_failures_fall_back_and_the_stream_comes_back():
     streams.stop("acct")
     await until(lambda: api.clients[1].closed)
     assert not streams.running("acct") and not streams.healthy("acct")
+    await streams.close()
+
+
+async def test_where_trades_come_apart_from_orders_both_are_followed():
+    api, pokes = FakeApi(ws_trades=True), []
+    streams = OrderStreams(api, FakeAccounts(), pokes.append, enabled=True, backoff=(0.01,), linger_s=0)
+    streams.want("acct")
+    await until(lambda: streams.healthy("acct"))
+    first = api.clients[0]
+    first.trades.put_nowait({"id": "t1"})  # a partial fill, which ccxt hands to watch_my_trades alone
+    await until(lambda: len(pokes) == 2)
+    first.updates.put_nowait({"id": "1"})
+    await until(lambda: len(pokes) == 3)
+
+    first.trades.put_nowait(ConnectionError("closed by the server"))  # either watch failing ends the socket
+    await until(lambda: len(api.clients) == 2 and streams.healthy("acct"))
+    assert first.closed
+    api.clients[1].trades.put_nowait({"id": "t2"})
+    await until(lambda: len(pokes) == 6)  # back to polling, the new stream's catch-up pass, the trade
     await streams.close()
 
 

@@ -187,3 +187,46 @@ def test_command_line_rejects_bad_arguments(args, message) -> None:
     result = subprocess.run([sys.executable, "-m", "borsa_sim", *args], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert message in result.stderr
+
+
+PARTIAL = {"binance": "BTC/USDT", "kraken": "BTC/USD", "coinbase": "BTC/USD", "kucoin": "BTC/USDT"}
+
+
+@pytest.mark.parametrize("exchange", sorted(PARTIAL))
+async def test_a_resting_order_fills_in_parts_on_demand(sim_url, exchange) -> None:
+    symbol = PARTIAL[exchange]
+    base, quote = symbol.split("/")
+    async with SimAdmin(sim_url) as admin:
+        account = await admin.create_account(exchange, {quote: "100000", base: "1"})
+        client = ccxt_client(exchange, sim_url, account["credentials"])
+        try:
+            await client.load_markets()
+            last = (await client.fetch_ticker(symbol))["last"]
+            price = client.price_to_precision(symbol, last * 0.8)
+            placed = await client.create_order(symbol, "limit", "buy", 0.01, float(price))
+
+            part = await admin.fill_order(exchange, placed["id"], "0.004")
+            assert (part["status"], Decimal(part["filled"]), len(part["fills"])) == ("open", Decimal("0.004"), 1)
+            # The exchange's own REST shows the order partly filled, and the trade.
+            seen = await client.fetch_order(placed["id"], symbol)
+            assert (seen["status"], float(seen["filled"]), float(seen["remaining"])) == ("open", 0.004, 0.006)
+            (trade,) = await client.fetch_my_trades(symbol)
+            assert float(trade["amount"]) == 0.004 and float(trade["price"]) == float(price)
+
+            async with aiohttp.ClientSession() as session:
+                for amount in ("0.007", "0.00400000001", "x", "-0.001"):  # beyond what is left, off the step, ...
+                    body = {"exchange": exchange, "order_id": placed["id"], "amount": amount}
+                    async with session.post(f"{sim_url}/_sim/orders/fill", json=body) as response:
+                        assert response.status == 400, amount
+                        assert (await response.json())["error"]["field"] == "amount"
+            rest = await admin.fill_order(exchange, placed["id"], "0.006")
+            assert (rest["status"], Decimal(rest["filled"]), len(rest["fills"])) == ("filled", Decimal("0.01"), 2)
+            assert (await client.fetch_order(placed["id"], symbol))["status"] == "closed"
+            async with aiohttp.ClientSession() as session:
+                for order_id, status in ((placed["id"], 409), ("no-such-order", 404)):
+                    body = {"exchange": exchange, "order_id": order_id, "amount": "0.001"}
+                    async with session.post(f"{sim_url}/_sim/orders/fill", json=body) as response:
+                        assert response.status == status
+                        assert (await response.json())["error"]["field"] == "order_id"
+        finally:
+            await client.close()

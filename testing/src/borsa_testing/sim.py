@@ -84,6 +84,11 @@ class SimAdmin:
         params = {k: v for k, v in (("exchange", exchange), ("account", account)) if v}
         return (await self._call("GET", "/orders", params=params))["orders"]
 
+    async def fill_order(self, exchange: str, order_id: str, amount: str | Decimal) -> dict:
+        """Fill `amount` of a resting limit order at its price now (a partial fill, or the rest); the order after."""
+        body = {"exchange": exchange, "order_id": str(order_id), "amount": str(amount)}
+        return (await self._call("POST", "/orders/fill", json=body))["order"]
+
     async def stats(self) -> dict:
         return (await self._call("GET", "/stats"))["exchanges"]
 

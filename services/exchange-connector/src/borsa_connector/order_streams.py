@@ -41,6 +41,7 @@ class Stream:
     closing: bool = False
     failures: int = field(default=0)
     linger: asyncio.TimerHandle | None = None  # the close to come, while nothing is left to follow
+    subscribed: asyncio.Event = field(default_factory=asyncio.Event)  # up since the current socket opened
 
 
 class OrderStreams:
@@ -196,18 +197,39 @@ class OrderStreams:
             self._count()
 
     async def _watch(self, stream: Stream, client) -> None:
+        stream.subscribed.clear()
         confirmed = await self.api.subscribe_orders(client)
         if confirmed:
             self._mark_up(stream)
+        followers = [asyncio.ensure_future(self._follow(stream, client.watch_orders))]
+        if self.api.q["ws_trades"]:
+            followers.append(asyncio.ensure_future(self._follow_trades(stream, client)))
+        try:
+            done, _ = await asyncio.wait(followers, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # raises what the watch failed with
+        finally:
+            for task in followers:
+                task.cancel()
+            await asyncio.gather(*followers, return_exceptions=True)
+
+    async def _follow(self, stream: Stream, watch) -> None:
         while not stream.closing:
-            await client.watch_orders()
+            await watch()
             self.updates.labels(self.api.id).inc()
             if not stream.up:
                 self._mark_up(stream)
             self.on_update(stream.account)
 
+    async def _follow_trades(self, stream: Stream, client) -> None:
+        # Once the subscription stands (the first update, or the exchange's confirmation), so that the two
+        # watches do not each sign in; a change in between is found by the pass that marking the stream up makes.
+        await stream.subscribed.wait()
+        await self._follow(stream, client.watch_my_trades)
+
     def _mark_up(self, stream: Stream) -> None:
         stream.up, stream.failures = True, 0
+        stream.subscribed.set()
         self._count()
         log.info("order stream up; polling slowed to the fallback interval", account=stream.account)
         # Whatever changed before the subscription took effect is found by a pass now.

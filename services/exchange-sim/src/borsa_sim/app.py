@@ -283,6 +283,26 @@ def _admin(sim: Sim) -> web.Application:
                 out.append(order.as_dict())
         return json_response({"orders": out})
 
+    @routes.post("/orders/fill")
+    async def fill_order(request: web.Request) -> web.Response:
+        """Fill part (or the rest) of a resting limit order at its price now: how tests get partial fills."""
+        data = await _json_body(request)
+        exchange = _exchange_of(sim, data.get("exchange"))
+        order = sim.states[exchange].orders.get(str(data.get("order_id")))
+        if order is None:
+            return _bad(f"order_id {data.get('order_id')!r} is not an order on {exchange}", "order_id", status=404)
+        try:
+            amount = Decimal(str(data.get("amount")))
+        except Exception:
+            return _bad("amount must be a decimal string", "amount")
+        if not amount.is_finite():
+            return _bad("amount must be a decimal string", "amount")
+        try:
+            sim.states[exchange].fill_part(order, amount)
+        except SimError as err:
+            return _bad(err.message, err.field, status=409 if err.kind == "order_not_open" else 400)
+        return json_response({"order": order.as_dict()})
+
     @routes.get("/stats")
     async def stats(_: web.Request) -> web.Response:
         return json_response({"exchanges": sim.stats.as_dict()})

@@ -642,6 +642,21 @@ class ExchangeState:
     def script_closes(self, spec: MarketSpec, closes: list[Decimal]) -> list:
         return self.walk(spec).script_closes(closes, now_ms())
 
+    def fill_part(self, order: Order, amount: Decimal) -> Fill:
+        """Fill `amount` of a resting limit order at its own price, as maker, as a counterparty taking part of it
+        would (the admin route `POST /_sim/orders/fill`: partial fills on demand)."""
+        if not order.is_open or order.type != "limit" or order.amount is None:
+            raise SimError("order_not_open", f"Order {order.id} is not a resting limit order", field="order_id")
+        step = order.spec.amount_step
+        if amount <= 0 or amount > order.remaining or amount % step:
+            raise SimError(
+                "invalid_param",
+                f"amount must be a multiple of {step} above 0 and at most what is left ({order.remaining})",
+                field="amount",
+            )
+        self._fill(order, self.accounts[order.account_id], order.price, amount, "maker")
+        return order.fills[-1]
+
     def match(self, spec: MarketSpec) -> None:
         """Fill resting limit orders the price walked through, whole, at their own price, as maker."""
         walk = self.walk(spec)

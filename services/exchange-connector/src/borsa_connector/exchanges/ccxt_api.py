@@ -64,6 +64,7 @@ class Quirks(TypedDict, total=False):
     notes: tuple[str, ...]
     key_refusals: tuple[str, ...]
     ws_orders: bool
+    ws_trades: bool
 
 
 DEFAULT_QUIRKS: Quirks = {
@@ -92,6 +93,9 @@ DEFAULT_QUIRKS: Quirks = {
     # Does the account's private order stream (ccxt.pro watch_orders) work here, the simulator included? Decides
     # BORSA_ORDER_WS=auto; "on" tries every exchange whose ccxt.pro class has watchOrders.
     "ws_orders": False,
+    # Does ccxt.pro hand some order changes of that stream to watch_my_trades instead (Kraken's partial fills)?
+    # Then the stream follows both.
+    "ws_trades": False,
 }
 
 CREDENTIAL_LABELS = {

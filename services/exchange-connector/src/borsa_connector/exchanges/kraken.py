@@ -23,8 +23,11 @@ class KrakenAPI(CcxtExchangeAPI):
         "market_options": ("marketsByAltname",),
         # A wrong private key is "EAPI:Invalid signature", which ccxt 4.5.90 raises as a plain ExchangeError.
         "key_refusals": ("EAPI:Invalid signature",),
-        # WebSocket v2 `executions` with a GetWebSocketsToken token, which the simulator speaks too.
+        # WebSocket v2 `executions` with a GetWebSocketsToken token, which the simulator speaks too. ccxt.pro 4.5.90
+        # hands an `executions` message whose first entry is a `trade` to watch_my_trades, and a partial fill is
+        # only that: the stream follows both.
         "ws_orders": True,
+        "ws_trades": True,
         "notes": (
             "Fees start at 0.25% maker and 0.40% taker, charged in the quote currency.",
             "Each pair has its own minimum volume (ordermin) and minimum cost (costmin).",

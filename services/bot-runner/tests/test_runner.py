@@ -486,16 +486,26 @@ async def test_a_market_rule_change_that_no_longer_fits_pauses_the_bot(platform,
     price = Decimal((await admin.prices(exchange))[SYMBOLS[exchange]])
     low, high = (price * Decimal("0.90")).quantize(Decimal(1)), (price * Decimal("1.10")).quantize(Decimal(1))
     params = {"low": str(low), "high": str(high), "levels": 3, "quote_per_level": "30"}
-    bot = await add_bot(db, nc, key, exchange, "grid", params)
-    await eventually(lambda: admin.orders(exchange, account), what="the grid's first buy")
-    # Kraken raises the pair's minimum volume so that 30 USD per level buys less than it.
-    await admin._call("POST", "/markets", json={"exchange": exchange, "symbol": "XBTUSD", "min_amount": "0.01"})
+    # The price holds still: a buy filled now would have the grid place a sell, which Kraken would refuse under
+    # the new rule before the connector had noticed it (a pause too, for another reason than the one shown here).
+    await admin.pause(True)
     try:
+        bot = await add_bot(db, nc, key, exchange, "grid", params)
+        await eventually(lambda: admin.orders(exchange, account), what="the grid's first buy")
+        await eventually(lambda: _ladder_placed(db, bot), what="the grid's buys placed")
+        # Kraken raises the pair's minimum volume so that 30 USD per level buys less than it.
+        await admin._call("POST", "/markets", json={"exchange": exchange, "symbol": "XBTUSD", "min_amount": "0.01"})
         row = await eventually(lambda: _status_row(db, bot, "paused"), timeout=30, what="the bot paused")
     finally:
         await admin._call("POST", "/markets", json={"exchange": exchange, "symbol": "XBTUSD", "min_amount": "0.0001"})
+        await admin.pause(False)
     assert row["status_reason"].startswith("Paused: kraken changed the rules of BTC/USD: ")
     assert "minimum amount of 0.01 BTC" in row["status_reason"]
+
+
+async def _ladder_placed(db, bot: str):
+    rows = await intents(db, bot)
+    return rows if rows and all(r["state"] != "pending" for r in rows) else None
 
 
 async def _status_row(db, bot: str, status: str):

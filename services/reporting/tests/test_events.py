@@ -101,6 +101,9 @@ def test_unknown_fields_are_ignored_and_defaults_apply() -> None:
         (("order", "status"), "done"),
         (("order", "created_at"), "1"),
         (("fills", 0, "price"), "1,5"),
+        (("order", "amount"), "1|2"),  # two amounts to a check that joins them with "|"
+        (("order", "cost"), "|"),
+        (("fills", 0, "price"), ""),
         (("fills", 0, "amount"), None),
     ],
 )

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from borsa_reporting.fifo import Book, Trade, lots_from_json, lots_to_json
-from borsa_reporting.ingest import bot_of
+from borsa_reporting.ingest import bot_key, bot_of
 
 pytestmark = pytest.mark.unit
 
@@ -46,3 +46,17 @@ def test_a_bots_orders_are_told_by_their_client_order_id() -> None:
     bot = "0b6f6c1e-9c1a-4f7e-9d47-5a7c1f0e2b11"
     assert str(bot_of("b0b6f6c1e9c1a4f7e9d475a7c1f0e2b11-12")) == bot
     assert bot_of("manual-1") is None and bot_of(None) is None and bot_of("bxyz-1") is None
+    # The group key says the same, cached by the bot's prefix.
+    for client_order_id in (
+        "b0b6f6c1e9c1a4f7e9d475a7c1f0e2b11-12",
+        "b0b6f6c1e9c1a4f7e9d475a7c1f0e2b11-13",
+        "B0b6f6c1e9c1a4f7e9d475a7c1f0e2b11-1",
+        "b0b6f6c1e9c1a4f7e9d475a7c1f0e2b11",
+        "bzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz-1",
+        "b-1",
+        "manual-1",
+        "",
+        None,
+    ):
+        expected = bot_of(client_order_id)
+        assert bot_key(client_order_id) == (str(expected) if expected else ""), client_order_id

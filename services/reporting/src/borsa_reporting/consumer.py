@@ -25,8 +25,8 @@ from nats.js.errors import NotFoundError
 from borsa_proto.subjects import ORDER_EVENTS_ALL, ORDERS_STREAM, parse_order_events
 from borsa_runtime.streams import ensure_orders_stream
 
-from .events import OrderEvent, decode_event
-from .ingest import Ingest
+from .events import decode_event
+from .ingest import Ingest, Prepared
 from .metrics import Metrics
 from .pull import Puller
 
@@ -34,14 +34,16 @@ log = structlog.get_logger("borsa.reporting.consumer")
 
 POISON_DELIVERIES = 10
 
-Pulled = tuple[Msg, tuple[str, str, OrderEvent] | None]
-"""A delivered event and, when it decodes, (exchange, account, event)."""
+Pulled = tuple[Msg, Prepared | None]
+"""A delivered event and, when it decodes, the event prepared for its batch."""
 
 
 def decoded(msg: Msg) -> Pulled:
+    """Runs as the event arrives, mostly while the batch before it is written: decoding, and all of the event's
+    part of the batch that needs no database."""
     try:
         exchange, account = parse_order_events(msg.subject)
-        return msg, (exchange, account, decode_event(msg.data))
+        return msg, Prepared(exchange, account, decode_event(msg.data))
     except Exception:
         return msg, None
 
@@ -67,6 +69,7 @@ class Consumer:
         self.ack_wait = ack_wait_seconds
         self._puller: Puller[Pulled] | None = None
         self._task: asyncio.Task | None = None
+        self._acking: set[asyncio.Task] = set()
 
     async def start(self) -> None:
         js = self.nc.jetstream()
@@ -96,6 +99,7 @@ class Consumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        await asyncio.gather(*self._acking, return_exceptions=True)  # what committed is acknowledged before the end
         if self._puller is not None:
             # Delivered ahead and not written: back to the stream now rather than after the ack wait.
             for msg, _ in await self._puller.stop():
@@ -126,19 +130,30 @@ class Consumer:
             return
         started = time.perf_counter()
         try:
-            applied = await self.ingest.apply(events)
+            applied = await self.ingest.apply_prepared(events)
         except Exception as exc:
             log.warning("applying order events failed; each is tried alone", error=str(exc), events=len(events))
             await self._one_by_one(good, events)
             return
-        for msg in good:  # only now: the transaction committed
-            await msg.ack()
+        # Only now, the transaction committed; sent while the next batch is written (a crash before they leave
+        # has the events delivered again, and written again to the same rows).
+        acking = asyncio.create_task(self._ack(good))
+        self._acking.add(acking)
+        acking.add_done_callback(self._acking.discard)
         self.metrics.observe(applied, time.perf_counter() - started)
+
+    @staticmethod
+    async def _ack(msgs: list[Msg]) -> None:
+        try:
+            for msg in msgs:
+                await msg.ack()
+        except Exception as exc:  # the connection went: the server delivers them again after the ack wait
+            log.warning("acknowledging order events failed; they will be delivered again", error=str(exc))
 
     async def _one_by_one(self, msgs, events) -> None:
         for msg, event in zip(msgs, events, strict=True):
             try:
-                applied = await self.ingest.apply([event])
+                applied = await self.ingest.apply_prepared([event])
             except Exception as exc:
                 if msg.metadata.num_delivered >= POISON_DELIVERIES:
                     log.error("order event set aside after repeated failures", subject=msg.subject, error=str(exc))

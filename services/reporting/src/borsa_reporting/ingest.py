@@ -28,7 +28,7 @@ from .writes import DAY, GroupKey
 ZERO, ONE = Decimal(0), Decimal(1)
 TERMINAL = frozenset(("closed", "canceled", "rejected", "expired"))
 
-__all__ = ["Applied", "GroupKey", "Ingest", "bot_of", "day_of", "split_symbol"]
+__all__ = ["Applied", "GroupKey", "Ingest", "Prepared", "bot_key", "bot_of", "day_of", "split_symbol"]
 
 
 def bot_of(client_order_id: str | None) -> uuid.UUID | None:
@@ -42,6 +42,21 @@ def bot_of(client_order_id: str | None) -> uuid.UUID | None:
         return uuid.UUID(hex=head)
     except ValueError:
         return None
+
+
+@functools.lru_cache(maxsize=65_536)
+def _bot_key(head: str) -> str:
+    bot = bot_of(f"b{head}-")
+    return str(bot) if bot else ""
+
+
+def bot_key(client_order_id: str | None) -> str:
+    """`bot_of` as its group key: the bot id in canonical form, or '' for an order placed by hand. A bot's orders
+    share their prefix, so the parse is cached by it."""
+    if not client_order_id or not client_order_id.startswith("b"):
+        return ""
+    head, dash, _ = client_order_id[1:].partition("-")
+    return _bot_key(head) if dash and len(head) == 32 else ""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -74,6 +89,7 @@ class NewFill:
         "fee_rate",
         "fill",
         "group",
+        "key",
         "order",
         "price",
         "quote",
@@ -83,6 +99,7 @@ class NewFill:
 
     def __init__(self, exchange: str, account: str, order: Order, fill: Fill, bot: str) -> None:
         self.exchange, self.account, self.order, self.fill, self.bot = exchange, account, order, fill, bot
+        self.key = (exchange, account, fill.trade_id)
         self.base, self.quote = split_symbol(order.symbol)
         self.group: GroupKey = (exchange, account, bot, order.symbol)
         self.when = (fill.timestamp, fill.trade_id)
@@ -164,6 +181,22 @@ def order_row(exchange: str, account: str, o: Order, bot: str) -> tuple:
     )
 
 
+class Prepared:
+    """One event made ready for a batch: what needs no database, done as it arrives (the consumer prepares each
+    event while the batch before it is written)."""
+
+    __slots__ = ("fills", "key", "order", "order_row")
+
+    def __init__(self, exchange: str, account: str, event: OrderEvent) -> None:
+        account_id = _account(account)
+        order = event.order
+        bot = bot_key(order.client_order_id)
+        self.key = (exchange, account_id, order.id)
+        self.order = order
+        self.order_row = order_row(exchange, account_id, order, bot)
+        self.fills = [NewFill(exchange, account_id, order, fill, bot) for fill in event.fills]
+
+
 @dataclass(slots=True)
 class Applied:
     events: int = 0
@@ -207,23 +240,21 @@ class Ingest:
 
     async def apply(self, events: list[tuple[str, str, OrderEvent]]) -> Applied:
         """Write a batch of (exchange, account, event) in one transaction."""
-        orders: dict[tuple[str, str, str], tuple[str, str, Order, str]] = {}
+        return await self.apply_prepared([Prepared(*event) for event in events])
+
+    async def apply_prepared(self, events: list[Prepared]) -> Applied:
+        """Write a batch of prepared events in one transaction."""
+        orders: dict[tuple[str, str, str], Prepared] = {}
         fills: dict[tuple[str, str, str], NewFill] = {}
-        for exchange, account, event in events:
-            account_id = _account(account)
-            order = event.order
-            bot = bot_of(order.client_order_id)
-            bot = str(bot) if bot else ""
-            key = (exchange, account_id, order.id)
-            seen = orders.get(key)
-            if seen is None or _later(order, seen[2]):
-                orders[key] = (exchange, account_id, order, bot)
+        for event in events:
+            seen = orders.get(event.key)
+            if seen is None or _later(event.order, seen.order):
+                orders[event.key] = event
             for fill in event.fills:
-                fill_key = (exchange, account_id, fill.trade_id)
-                if fill_key not in fills:
-                    fills[fill_key] = NewFill(exchange, account_id, order, fill, bot)
+                if fill.key not in fills:
+                    fills[fill.key] = fill
         await self._convert_fees(fills.values())
-        order_rows = [order_row(*o) for o in orders.values()]
+        order_rows = [o.order_row for o in orders.values()]
         try:
             return await self._write(len(events), fills, order_rows)
         except (asyncpg.UniqueViolationError, asyncpg.DeadlockDetectedError):

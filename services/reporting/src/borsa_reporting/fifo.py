@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import NamedTuple
 
 ZERO = Decimal(0)
 
@@ -18,15 +19,15 @@ Lot = tuple[Decimal, Decimal]
 """(amount of base, cost per unit in quote)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Trade:
+class Trade(NamedTuple):
+    """One fill as FIFO sees it (a tuple: ingest makes one per fill, and a frozen dataclass costs three times as
+    much to build)."""
+
     side: str
     price: Decimal
     amount: Decimal
-    fee_base: Decimal = ZERO
-    """The fee when charged in the base currency."""
-    fee_quote: Decimal = ZERO
-    """The fee in quote when charged in quote or another asset (converted); zero when charged in base."""
+    fee_base: Decimal = ZERO  # the fee when charged in the base currency
+    fee_quote: Decimal = ZERO  # the fee in quote when charged in quote or another asset (converted), else zero
 
 
 @dataclass(slots=True)

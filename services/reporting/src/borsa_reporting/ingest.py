@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import asyncpg
+import msgspec
 
 from . import writes
 from .events import Fill, Order, OrderEvent
@@ -26,6 +27,7 @@ from .rates import Rates
 from .writes import DAY, GroupKey
 
 ZERO, ONE = Decimal(0), Decimal(1)
+_json_encode, _json_decode = msgspec.json.encode, msgspec.json.decode  # a group's lots, several times json's speed
 TERMINAL = frozenset(("closed", "canceled", "rejected", "expired"))
 
 __all__ = ["Applied", "GroupKey", "Ingest", "Prepared", "bot_key", "bot_of", "day_of", "split_symbol"]
@@ -299,9 +301,9 @@ class Ingest:
         books: dict[GroupKey, list] = {}
         for r in locked:
             # A JSON string holding the list is how earlier versions stored a recomputed group's lots.
-            lots = json.loads(r["lots"])
+            lots = _json_decode(r["lots"])
             while isinstance(lots, str):
-                lots = json.loads(lots)
+                lots = _json_decode(lots)
             key = (r["exchange_name"], r["account_id"], r["bot_key"], r["symbol"])
             books[key] = [Book(lots_from_json(lots)), (r["last_ms"], r["last_trade"]), False, False]
         new = sorted((f for key, f in fills.items() if key not in known), key=lambda f: f.when)
@@ -322,7 +324,7 @@ class Ingest:
                 *group,
                 *pairs.get(group, ("", "")),
                 created,
-                json.dumps(lots_to_json(book.lots)),
+                _json_encode(lots_to_json(book.lots)).decode(),
                 str(book.position),
                 str(book.cost),
                 *last,

@@ -99,7 +99,8 @@ POSITION_COLUMNS = (
 # the first time and the new fills added to their groups' daily sums; the groups' open lots after the batch, a new
 # group inserted without ON CONFLICT (another replica creating it at the same moment fails this batch, which is
 # then tried again and finds it). Every part of a WITH runs to its end whether or not the final SELECT reads it.
-# A fill's cost is price times amount in numeric, exact.
+# A fill's cost is price times amount in numeric, exact. A new order's group comes back from its own row (its bot
+# key and quote as ingest.bot_key and split_symbol make them), not from a join with the staged orders.
 WRITE = f"""
 WITH fills AS (
     INSERT INTO report_fills (exchange_name, account_id, trade_id, order_id, client_order_id, bot_id, symbol, base,
@@ -129,12 +130,13 @@ WITH fills AS (
                         ELSE r.fee_cost END,
         fee_currency = coalesce(EXCLUDED.fee_currency, r.fee_currency),
         updated_ms = greatest(r.updated_ms, EXCLUDED.updated_ms)
-    RETURNING (xmax = 0) AS inserted, exchange_name, account_id, order_id, created_ms
+    RETURNING (xmax = 0) AS inserted, exchange_name, account_id, coalesce(bot_id::text, '') AS bot_key, symbol,
+        split_part(split_part(symbol, '/', 2), ':', 1) AS quote, created_ms
 ), added AS (
-    SELECT s.exchange_name, s.account_id, s.bot_key, s.symbol, {DAY.format("u.created_ms")} AS day, s.quote,
+    SELECT exchange_name, account_id, bot_key, symbol, {DAY.format("created_ms")} AS day, quote,
         1 AS orders, 0 AS fills, 0 AS volume, 0 AS fees, 0 AS unconverted, 0 AS realized_pnl
-    FROM upserted u JOIN reporting_orders s USING (exchange_name, account_id, order_id)
-    WHERE u.inserted
+    FROM upserted
+    WHERE inserted
     UNION ALL
     SELECT exchange_name, account_id, bot_key, symbol, {DAY.format("timestamp_ms")}, quote, 0, 1,
         price::numeric * amount::numeric, coalesce(fee_quote::numeric, 0), (fee_quote IS NULL)::int,

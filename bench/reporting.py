@@ -20,7 +20,7 @@
    code change). Each case is then run in this process through `queries.summary` with every statement timed; a
    case that misses its goal gets the plans of its slowest statements (custom and generic).
 
-    .venv/bin/python bench/reporting.py [--fills 100000] [--accounts 2000] [--batches 1000,2000,5000] [--rounds 2]
+    .venv/bin/python bench/reporting.py [--fills 100000] [--accounts 2000] [--batches 1000,5000,10000] [--rounds 2]
         [--summary-fills 1000000] [--requests 200] [--warmup 20] [--write-readme]
     .venv/bin/python bench/reporting.py --fills 20000 --summary-fills 100000    # a smoke run, about a minute
 """
@@ -1251,7 +1251,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fills", type=int, default=100_000, help="ingest: fills on BORSA_ORDERS (0: skip)")
     parser.add_argument("--accounts", type=int, default=2000, help="ingest: accounts the fills are spread over")
-    parser.add_argument("--batches", default="1000,2000,5000", help="ingest: BORSA_REPORTING_BATCH values to try")
+    parser.add_argument("--batches", default="1000,5000,10000", help="ingest: BORSA_REPORTING_BATCH values to try")
     parser.add_argument("--rounds", type=int, default=2, help="ingest: runs of every batch value (and of COPY)")
     parser.add_argument("--summary-fills", type=int, default=1_000_000, help="summary: fills loaded (0: skip)")
     parser.add_argument("--requests", type=int, default=200, help="summary: timed requests per case")

@@ -9,7 +9,7 @@ from borsa_runtime.settings import Settings
 
 class ReportingSettings(Settings, kw_only=True, frozen=True):
     # Events per transaction at most, and how long to wait to fill a batch.
-    batch: int = msgspec.field(default=1000, name="BORSA_REPORTING_BATCH")
+    batch: int = msgspec.field(default=5000, name="BORSA_REPORTING_BATCH")
     batch_wait_ms: int = msgspec.field(default=100, name="BORSA_REPORTING_BATCH_WAIT_MS")
     durable: str = msgspec.field(default="borsa-reporting", name="BORSA_REPORTING_DURABLE")
     # How long JetStream waits for an acknowledgement before it delivers an event again (a crashed consumer's).

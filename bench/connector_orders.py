@@ -332,6 +332,9 @@ async def bench_exchange(nc, db, admin, exchange: str, env: dict, args, started:
         price = await resting_price(directs[0])
         trips = await round_trips(directs[0], buses[0], price, connector, args.samples, args.budget)
         rates = await throughput(directs, buses, price, args.seconds, connector.proc.pid)
+        # What the accounts' order streams brought, and how much of it needed no tracking pass.
+        for key, name in (("stream_updates", "updates_total"), ("stream_known", "updates_known_total")):
+            rates[key] = metric(connector.ops_url, f"borsa_connector_order_stream_{name}", exchange)
     finally:
         await asyncio.gather(*(d.close() for d in directs), return_exceptions=True)
         await asyncio.to_thread(connector.stop)
@@ -613,18 +616,22 @@ def tables(result: dict, args: argparse.Namespace) -> str:
             f"cancel (an order counts once it is canceled); {args.seconds:g} s per path in {ROUNDS} alternating "
             f"rounds after {WARMUP_SECONDS:g} s of warm-up; direct: {args.clients} ccxt clients in the bench process. "
             "CPU: of the process holding the ccxt clients (the bench process direct, the connector via), per order "
-            f"and as a share of one core; machine: cores busy in all processes (of {os.cpu_count()}).",
+            f"and as a share of one core; machine: cores busy in all processes (of {os.cpu_count()}); stream "
+            "updates: what the accounts' private order streams brought over the whole run (round trips included), "
+            "and how many of them repeated what the connector had already published (no tracking pass).",
             "",
             "| exchange | direct orders/s | via connector orders/s | via / direct | CPU per order direct / via ms "
-            "| CPU busy direct / via | machine cores busy direct / via | errors direct / via |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|",
+            "| CPU busy direct / via | machine cores busy direct / via | errors direct / via | stream updates "
+            "/ without a pass |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in orders:
             lines.append(
                 f"| {r['exchange']} | {r['direct_ops']:.0f} | {r['bus_ops']:.0f} | "
                 f"{r['bus_ops'] / r['direct_ops']:.2f} | {r['direct_cpu_ms']:.2f} / {r['bus_cpu_ms']:.2f} | "
                 f"{r['direct_busy'] * 100:.0f} % / {r['bus_busy'] * 100:.0f} % | "
-                f"{r['direct_machine']:.2f} / {r['bus_machine']:.2f} | {r['direct_errors']} / {r['bus_errors']} |"
+                f"{r['direct_machine']:.2f} / {r['bus_machine']:.2f} | {r['direct_errors']} / {r['bus_errors']} | "
+                f"{r['stream_updates']:,.0f} / {r['stream_known']:,.0f} |"
             )
     memory = result["memory"]
     if memory:

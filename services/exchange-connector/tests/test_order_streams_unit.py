@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
@@ -13,6 +14,8 @@ import pytest
 from borsa_connector.exchanges.registry import resolve_exchange
 from borsa_connector.order_streams import OrderStreams
 from borsa_connector.settings import ConnectorSettings
+from borsa_connector.tracker import OrderTracker
+from borsa_proto.orders import Order, OrderStatus, Side
 from borsa_runtime import errors as E
 
 
@@ -217,3 +220,79 @@ async def test_a_coinbase_stream_is_up_with_its_snapshot_and_fails_without_one()
     assert silent.cancelled  # nothing is left waiting
     with pytest.raises(ConnectionError):
         await api.subscribe_orders(SnapshotClient(ConnectionError("gone")))
+
+
+class FakeJetStream:
+    def __init__(self) -> None:
+        self.published: list[str] = []
+
+    async def publish(self, subject, payload, headers=None):
+        self.published.append(headers["Nats-Msg-Id"])
+
+
+def an_order(order_id: str, status: OrderStatus, filled: str = "0") -> Order:
+    return Order(
+        exchange="binance",
+        account="acct",
+        id=order_id,
+        client_order_id="c-" + order_id,
+        symbol="BTC/USDT",
+        market_id="BTCUSDT",
+        side=Side.BUY,
+        type="limit",
+        status=status,
+        amount=Decimal("0.01"),
+        filled=Decimal(filled),
+        remaining=Decimal("0.01") - Decimal(filled),
+        price=Decimal("50000"),
+        average=None,
+        cost=Decimal(0),
+        fee=None,
+        created_at=1,
+        updated_at=1,
+    )
+
+
+async def test_a_stream_update_repeating_what_was_published_asks_for_no_pass():
+    tracker = OrderTracker(FakeJetStream(), None, None, None)
+    await tracker.publish(an_order("1", OrderStatus.OPEN), [])
+    await tracker.publish(an_order("2", OrderStatus.CANCELED), [])
+    # ccxt.pro's parsed orders, as watch_orders hands them over
+    new, canceled = {"id": "1", "status": "open", "filled": 0.0}, {"id": "2", "status": "canceled", "filled": 0}
+    assert tracker.told("acct", [new]) and tracker.told("acct", [new, canceled])
+    for update in (
+        [{"id": "1", "status": "open", "filled": 0.004}],  # a fill: its trades are fetched
+        [{"id": "1", "status": "canceled", "filled": 0}],  # a change the connector has not published
+        [{"id": "3", "status": "open", "filled": 0}],  # an order it does not know (placed elsewhere, or not yet)
+        [new, {"id": "3", "status": "open", "filled": 0}],
+        [{"id": "1", "status": "open", "filled": "0"}],  # anything unexpected: a pass
+        [{"order": "1", "amount": 0.004}],  # a trade (Kraken's watch_my_trades)
+        [],
+    ):
+        assert not tracker.told("acct", update), update
+    assert not tracker.told("other", [new])  # another account's order of the same id
+
+
+async def test_known_updates_are_counted_and_ask_for_nothing():
+    api, pokes = FakeApi(), []
+    streams = OrderStreams(api, FakeAccounts(), pokes.append, told=lambda _a, u: u[0]["id"] == "known", enabled=True)
+    streams.want("acct")
+    await until(lambda: streams.healthy("acct"))
+    client = api.clients[0]
+    client.updates.put_nowait({"id": "known"})
+    client.updates.put_nowait({"id": "news"})
+    await until(lambda: len(pokes) == 2)  # the catch-up pass when it came up, then the news
+    await asyncio.sleep(0.05)
+    assert pokes == ["acct", "acct"] and streams.known.labels("binance")._value.get() == 1
+    await streams.close()
+
+
+async def test_a_publish_that_failed_leaves_updates_asking_for_passes():
+    class Failing(FakeJetStream):
+        async def publish(self, subject, payload, headers=None):
+            raise ConnectionError("no JetStream")
+
+    tracker = OrderTracker(Failing(), None, None, None)
+    with pytest.raises(ConnectionError):
+        await tracker.publish(an_order("1", OrderStatus.OPEN), [])
+    assert not tracker.told("acct", [{"id": "1", "status": "open", "filled": 0}])

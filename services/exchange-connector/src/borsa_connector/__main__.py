@@ -121,6 +121,7 @@ class Connector:
             self.api,
             self.accounts,
             tracker.poke,
+            told=tracker.told,
             enabled=self.api.ws_orders_enabled(self.settings.order_ws),
             linger_s=self.settings.order_ws_linger_ms / 1000,
             registry=self.metrics.registry,

@@ -52,6 +52,7 @@ class OrderStreams:
         on_update: Callable[[str], None],
         *,
         enabled: bool,
+        told: Callable[[str, list], bool] | None = None,
         backoff: tuple[float, ...] = BACKOFF_SECONDS,
         linger_s: float = LINGER_SECONDS,
         registry: CollectorRegistry | None = None,
@@ -59,6 +60,8 @@ class OrderStreams:
         self.api = api
         self.accounts = accounts
         self.on_update = on_update
+        # Whether an order update says nothing that was not published already (the tracker's `told`): no pass then.
+        self.told = told
         self.enabled = enabled
         self.backoff = backoff
         self.linger_s = linger_s
@@ -79,7 +82,14 @@ class OrderStreams:
         )
         self.updates = Counter(
             "borsa_connector_order_stream_updates_total",
-            "Order updates received on private streams (each one triggers a tracking pass)",
+            "Order updates received on private streams (each one triggers a tracking pass unless it told nothing new)",
+            ["exchange"],
+            registry=registry,
+        )
+        self.known = Counter(
+            "borsa_connector_order_stream_updates_known_total",
+            "Order updates that told nothing the connector had not published (an order it placed or canceled "
+            "itself, nothing filled): no tracking pass",
             ["exchange"],
             registry=registry,
         )
@@ -201,7 +211,7 @@ class OrderStreams:
         confirmed = await self.api.subscribe_orders(client)
         if confirmed:
             self._mark_up(stream)
-        followers = [asyncio.ensure_future(self._follow(stream, client.watch_orders))]
+        followers = [asyncio.ensure_future(self._follow(stream, client.watch_orders, orders=True))]
         if self.api.q["ws_trades"]:
             followers.append(asyncio.ensure_future(self._follow_trades(stream, client)))
         try:
@@ -213,13 +223,16 @@ class OrderStreams:
                 task.cancel()
             await asyncio.gather(*followers, return_exceptions=True)
 
-    async def _follow(self, stream: Stream, watch) -> None:
+    async def _follow(self, stream: Stream, watch, orders: bool = False) -> None:
         while not stream.closing:
-            await watch()
+            update = await watch()
             self.updates.labels(self.api.id).inc()
             if not stream.up:
-                self._mark_up(stream)
-            self.on_update(stream.account)
+                self._mark_up(stream)  # which asks for a pass
+            elif orders and self.told is not None and self.told(stream.account, update):
+                self.known.labels(self.api.id).inc()
+            else:
+                self.on_update(stream.account)
 
     async def _follow_trades(self, stream: Stream, client) -> None:
         # Once the subscription stands (the first update, or the exchange's confirmation), so that the two

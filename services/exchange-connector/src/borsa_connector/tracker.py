@@ -31,7 +31,7 @@ from borsa_proto.subjects import order_events
 from borsa_runtime import errors as E
 
 from .order_store import Claim, OrderStore
-from .orders import fills_from_trades, order_from_ccxt
+from .orders import fills_from_trades, order_from_ccxt, status_of
 
 if TYPE_CHECKING:
     from .accounts import AccountStore
@@ -44,6 +44,8 @@ log = structlog.get_logger("borsa.connector.tracker")
 # A closed order whose trades the exchange has not listed yet waits this long for them before its final event.
 FILLS_GRACE_SECONDS = 30.0
 TRADES_LOOKBACK_MS = 60_000
+# Marks of the last events published, kept so that a stream update repeating one costs no pass.
+PUBLISHED_KEPT = 100_000
 
 
 def plain(value: Decimal) -> str:
@@ -98,6 +100,7 @@ class OrderTracker:
         self._workers: dict[str, asyncio.Task] = {}
         self._loop: asyncio.Task | None = None
         self._closed_at: dict[str, float] = {}
+        self._published: dict[tuple[str, str], str] = {}  # (account, order id) -> mark of its last event
         self.events_published = 0
 
     async def start(self) -> None:
@@ -124,6 +127,20 @@ class OrderTracker:
         else:
             await self.store.record(order)
             self.poke(order.account)
+
+    def told(self, account: str, update: list) -> bool:
+        """Whether an order stream's update says nothing this connector has not published: every order in it
+        unfilled and in the state of its last event (an order it placed or canceled itself and published at once).
+        Anything else (a fill, a state it has not seen, an order it does not know) asks for a pass."""
+        if not update:
+            return False
+        for raw in update:
+            if not isinstance(raw, dict) or raw.get("id") is None or raw.get("filled") not in (None, "", 0):
+                return False
+            status = status_of(raw, None)
+            if status is None or self._published.get((account, str(raw["id"]))) != f"{status}:0":
+                return False
+        return True
 
     def poke(self, account: str) -> None:
         if self.streams is not None:
@@ -254,9 +271,21 @@ class OrderTracker:
             fills=fills,
             timestamp=int(time.time() * 1000),
         )
-        await self.js.publish(
-            order_events(order.exchange, order.account), encode(event), headers={"Nats-Msg-Id": event.event_id}
-        )
+        # Marked before the publish, whose ack takes a moment in which the stream's word on the same change arrives.
+        key, before = (order.account, order.id), self._published.get((order.account, order.id))
+        self._published[key] = mark_of(order)
+        if len(self._published) > PUBLISHED_KEPT:
+            del self._published[next(iter(self._published))]  # the oldest: a stream update for it asks for a pass
+        try:
+            await self.js.publish(
+                order_events(order.exchange, order.account), encode(event), headers={"Nats-Msg-Id": event.event_id}
+            )
+        except BaseException:
+            if before is None:
+                self._published.pop(key, None)
+            else:
+                self._published[key] = before
+            raise
         self.events_published += 1
         log.debug(
             "order event", kind=event.kind, order_id=order.id, client_order_id=order.client_order_id, fills=len(fills)

@@ -26,6 +26,7 @@ from .processes import (
     start_postgres,
     start_runner,
     start_sim,
+    stop_together,
 )
 
 # Limits a hundredfold: tests share one loopback IP, and only the rate-limit tests (which start their own
@@ -134,8 +135,7 @@ def sim_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[.
     try:
         yield start
     finally:
-        for server in started:
-            server.stop()
+        stop_together(started)
 
 
 @pytest.fixture(scope="session")
@@ -154,8 +154,7 @@ def connector_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Call
     try:
         yield start
     finally:
-        for process in started:
-            process.stop()
+        stop_together(started)
 
 
 @pytest.fixture(scope="session")
@@ -172,8 +171,7 @@ def runner_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     try:
         yield start
     finally:
-        for process in started:
-            process.stop()
+        stop_together(started)
 
 
 @pytest.fixture(scope="session")

@@ -92,7 +92,10 @@ async def admin(sim, case):
         await client.drop_ws(case.exchange, refuse_ms=0)
 
 
-async def setup(admin, database, nats_url, case: Case):
+@pytest.fixture
+async def trading(connector, admin, case):
+    """A funded key of `case`'s exchange stored for the connector: (process, account id, credentials, NATS)."""
+    nats_url, process, database = connector
     made = await admin.create_account(case.exchange, case.balances)
     conn = await asyncpg.connect(database)
     try:
@@ -100,7 +103,10 @@ async def setup(admin, database, nats_url, case: Case):
     finally:
         await conn.close()
     nc = await nats.connect(nats_url)
-    return account, made["credentials"], nc
+    try:
+        yield process, account, made["credentials"], nc
+    finally:
+        await nc.close()
 
 
 async def metric(process, name: str) -> float:
@@ -146,104 +152,88 @@ def assert_no_duplicates(events: list[OrderEvent]) -> None:
 
 
 @settings(**LONG_POLL, BORSA_ORDER_WS="auto", BORSA_ORDER_WS_LINGER_MS="500")
-async def test_the_stream_brings_a_fill_long_before_the_next_poll(connector, admin, case):
-    nats_url, process, database = connector
-    account, credentials, nc = await setup(admin, database, nats_url, case)
-    try:
-        order = await rest_below(nc, case, account)
-        await until_metric(process, "borsa_connector_order_streams_up", 1)
-        await admin.set_price(case.exchange, case.symbol, order.price * Decimal("0.98"))
-        started = time.monotonic()
-        events = await events_of(nc, case.exchange, account, filled(order.id), timeout=SOON)
-        assert filled(order.id)(events), [e.kind for e in events]
-        assert time.monotonic() - started < SOON
-        (final,) = [e for e in events if e.kind == "filled"]
-        (fill,) = final.fills
-        assert fill.trade_id and fill.amount == Decimal("0.01") and fill.price == order.price
-        currency, cost = case.fee
-        assert fill.fee_currency == currency and fill.fee_cost > 0
-        assert cost is None or fill.fee_cost == Decimal(cost)
-        assert_no_duplicates(events)
-        assert await metric(process, "borsa_connector_order_stream_updates_total") >= 1  # the trade
-        # Nothing left to follow: the stream is closed once it lingered.
-        await until_metric(process, "borsa_connector_order_streams", 0)
-        log = process.log_path.read_text()
-        assert credentials["secret"] not in log and credentials["apiKey"] not in log
-    finally:
-        await nc.close()
+async def test_the_stream_brings_a_fill_long_before_the_next_poll(trading, admin, case):
+    process, account, credentials, nc = trading
+    order = await rest_below(nc, case, account)
+    await until_metric(process, "borsa_connector_order_streams_up", 1)
+    await admin.set_price(case.exchange, case.symbol, order.price * Decimal("0.98"))
+    started = time.monotonic()
+    events = await events_of(nc, case.exchange, account, filled(order.id), timeout=SOON)
+    assert filled(order.id)(events), [e.kind for e in events]
+    assert time.monotonic() - started < SOON
+    (final,) = [e for e in events if e.kind == "filled"]
+    (fill,) = final.fills
+    assert fill.trade_id and fill.amount == Decimal("0.01") and fill.price == order.price
+    currency, cost = case.fee
+    assert fill.fee_currency == currency and fill.fee_cost > 0
+    assert cost is None or fill.fee_cost == Decimal(cost)
+    assert_no_duplicates(events)
+    assert await metric(process, "borsa_connector_order_stream_updates_total") >= 1  # the trade
+    # Nothing left to follow: the stream is closed once it lingered.
+    await until_metric(process, "borsa_connector_order_streams", 0)
+    log = process.log_path.read_text()
+    assert credentials["secret"] not in log and credentials["apiKey"] not in log
 
 
 @settings(**LONG_POLL, BORSA_ORDER_WS="auto")
-async def test_a_partial_fill_comes_by_the_stream_too(connector, admin, case):
-    nats_url, process, database = connector
-    account, _, nc = await setup(admin, database, nats_url, case)
-    try:
-        order = await rest_below(nc, case, account)
-        await until_metric(process, "borsa_connector_order_streams_up", 1)
-        await admin.fill_order(case.exchange, order.id, "0.004")  # a counterparty takes part of it
+async def test_a_partial_fill_comes_by_the_stream_too(trading, admin, case):
+    process, account, _, nc = trading
+    order = await rest_below(nc, case, account)
+    await until_metric(process, "borsa_connector_order_streams_up", 1)
+    await admin.fill_order(case.exchange, order.id, "0.004")  # a counterparty takes part of it
 
-        def part_filled(events) -> bool:
-            return any(e.kind == "updated" and e.fills for e in events)
+    def part_filled(events) -> bool:
+        return any(e.kind == "updated" and e.fills for e in events)
 
-        events = await events_of(nc, case.exchange, account, part_filled, timeout=SOON)
-        (update,) = [e for e in events if e.kind == "updated" and e.fills]
-        (fill,) = update.fills
-        assert (fill.amount, fill.price, update.order.filled, update.order.status) == (
-            Decimal("0.004"),
-            order.price,
-            Decimal("0.004"),
-            "open",
-        )
-        assert fill.trade_id and fill.fee_cost > 0
+    events = await events_of(nc, case.exchange, account, part_filled, timeout=SOON)
+    (update,) = [e for e in events if e.kind == "updated" and e.fills]
+    (fill,) = update.fills
+    assert (fill.amount, fill.price, update.order.filled, update.order.status) == (
+        Decimal("0.004"),
+        order.price,
+        Decimal("0.004"),
+        "open",
+    )
+    assert fill.trade_id and fill.fee_cost > 0
 
-        await admin.fill_order(case.exchange, order.id, "0.006")  # and then the rest
-        events = await events_of(nc, case.exchange, account, filled(order.id), timeout=SOON)
-        (final,) = [e for e in events if e.kind == "filled"]
-        assert [f.amount for f in final.fills] == [Decimal("0.006")]  # the first part was published before
-        assert_no_duplicates(events)
-    finally:
-        await nc.close()
+    await admin.fill_order(case.exchange, order.id, "0.006")  # and then the rest
+    events = await events_of(nc, case.exchange, account, filled(order.id), timeout=SOON)
+    (final,) = [e for e in events if e.kind == "filled"]
+    assert [f.amount for f in final.fills] == [Decimal("0.006")]  # the first part was published before
+    assert_no_duplicates(events)
 
 
 @settings(**LONG_POLL, BORSA_ORDER_WS="off")
-async def test_without_the_stream_the_fill_waits_for_the_poll(connector, admin, case):
-    nats_url, process, database = connector
-    account, _, nc = await setup(admin, database, nats_url, case)
-    try:
-        order = await rest_below(nc, case, account)
-        await admin.set_price(case.exchange, case.symbol, order.price * Decimal("0.98"))
-        events = await events_of(nc, case.exchange, account, filled(order.id), timeout=QUIET)
-        assert [e.kind for e in events] == ["created"]
-        assert await metric(process, "borsa_connector_order_streams") == 0
-        filled_at_sim = [o for o in await admin.orders(case.exchange) if str(o["id"]) == order.id]
-        assert filled_at_sim[0]["status"] == "filled"  # it did fill; only the poll has not come yet
-    finally:
-        await nc.close()
+async def test_without_the_stream_the_fill_waits_for_the_poll(trading, admin, case):
+    process, account, _, nc = trading
+    order = await rest_below(nc, case, account)
+    await admin.set_price(case.exchange, case.symbol, order.price * Decimal("0.98"))
+    events = await events_of(nc, case.exchange, account, filled(order.id), timeout=QUIET)
+    assert [e.kind for e in events] == ["created"]
+    assert await metric(process, "borsa_connector_order_streams") == 0
+    filled_at_sim = [o for o in await admin.orders(case.exchange) if str(o["id"]) == order.id]
+    assert filled_at_sim[0]["status"] == "filled"  # it did fill; only the poll has not come yet
 
 
 # Polled every second without a stream, every minute with one.
 @settings(BORSA_ORDER_POLL_MS="1000", BORSA_ORDER_WS_FALLBACK_POLL_MS="60000", BORSA_ORDER_WS="auto")
-async def test_a_dropped_stream_falls_back_to_polling_and_comes_back(connector, admin, case):
-    nats_url, process, database = connector
-    account, _, nc = await setup(admin, database, nats_url, case)
-    try:
-        first = await rest_below(nc, case, account, "0.97")
-        second = await rest_below(nc, case, account, "0.80")  # keeps the account followed after the first fills
-        await until_metric(process, "borsa_connector_order_streams_up", 1)
+async def test_a_dropped_stream_falls_back_to_polling_and_comes_back(trading, admin, case):
+    process, account, _, nc = trading
+    first = await rest_below(nc, case, account, "0.97")
+    second = await rest_below(nc, case, account, "0.80")  # keeps the account followed after the first fills
+    await until_metric(process, "borsa_connector_order_streams_up", 1)
 
-        await admin.drop_ws(case.exchange, refuse_ms=60_000)  # and it stays down
-        await until_metric(process, "borsa_connector_order_streams_up", 0, timeout=5)
-        await admin.set_price(case.exchange, case.symbol, first.price * Decimal("0.99"))
-        events = await events_of(nc, case.exchange, account, filled(first.id), timeout=SOON)
-        assert filled(first.id)(events), [e.kind for e in events]
-        assert await metric(process, "borsa_connector_order_stream_failures_total") >= 1
+    await admin.drop_ws(case.exchange, refuse_ms=60_000)  # and it stays down
+    await until_metric(process, "borsa_connector_order_streams_up", 0, timeout=5)
+    await admin.set_price(case.exchange, case.symbol, first.price * Decimal("0.99"))
+    events = await events_of(nc, case.exchange, account, filled(first.id), timeout=SOON)
+    assert filled(first.id)(events), [e.kind for e in events]
+    assert await metric(process, "borsa_connector_order_stream_failures_total") >= 1
 
-        await admin.drop_ws(case.exchange, refuse_ms=0)  # the outage ends: the stream is reopened (with backoff)
-        await until_metric(process, "borsa_connector_order_streams_up", 1, timeout=40)
-        await admin.set_price(case.exchange, case.symbol, second.price * Decimal("0.99"))
-        events = await events_of(nc, case.exchange, account, filled(second.id), timeout=SOON)
-        assert filled(second.id)(events), [e.kind for e in events]
-        assert_no_duplicates(events)
-        assert sorted(e.kind for e in events) == ["created", "created", "filled", "filled"]
-    finally:
-        await nc.close()
+    await admin.drop_ws(case.exchange, refuse_ms=0)  # the outage ends: the stream is reopened (with backoff)
+    await until_metric(process, "borsa_connector_order_streams_up", 1, timeout=40)
+    await admin.set_price(case.exchange, case.symbol, second.price * Decimal("0.99"))
+    events = await events_of(nc, case.exchange, account, filled(second.id), timeout=SOON)
+    assert filled(second.id)(events), [e.kind for e in events]
+    assert_no_duplicates(events)
+    assert sorted(e.kind for e in events) == ["created", "created", "filled", "filled"]

@@ -1,5 +1,5 @@
-"""Fixtures of the private websocket tests (test_binance_ws, test_kraken_ws, test_kucoin_ws): a simulator of one
-exchange, its admin client, a funded account and a REST + ccxt.pro client pair.
+"""Fixtures of the private websocket tests (test_binance_ws, test_kraken_ws, test_kucoin_ws, test_coinbase_ws): a
+simulator of one exchange, its admin client, a funded account, a REST + ccxt.pro client pair and an outage.
 
 A module that uses them names its exchange in `EXCHANGE` and its market in `SYMBOL`. Modules with fixtures of the
 same names (the REST dialect tests, the contract classes) keep their own: those override these.
@@ -7,7 +7,10 @@ same names (the REST dialect tests, the contract classes) keep their own: those 
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from ccxt.base import errors as E
 
 from borsa_testing.sim import SimAdmin, ccxt_client
 
@@ -48,3 +51,23 @@ async def clients(request: pytest.FixtureRequest, solo_sim_url: str, account: di
     finally:
         await rest.close()
         await pro.close()
+
+
+@pytest.fixture
+def outage(request: pytest.FixtureRequest, admin: SimAdmin, clients):
+    """`await outage(pending, redial)`: the module's exchange drops its sockets and refuses new ones; the watch
+    under way (`pending`) fails, and so does `redial()` while the outage lasts; then it ends, and the ccxt.pro client
+    may dial again at once."""
+    exchange = request.module.EXCHANGE
+    _, pro = clients
+
+    async def run(pending, redial) -> None:
+        assert await admin.drop_ws(exchange, refuse_ms=60_000) == {exchange: 1}
+        with pytest.raises(E.NetworkError):
+            await asyncio.wait_for(pending, 5)
+        with pytest.raises(E.NetworkError):  # refused while the outage lasts
+            await asyncio.wait_for(redial(), 5)
+        await admin.drop_ws(exchange, refuse_ms=0)  # the outage ends
+        pro.ws_dial_backoff = {}  # ccxt waits between dials to a failing url; these tests need not
+
+    return run

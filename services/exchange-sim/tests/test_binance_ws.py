@@ -137,19 +137,12 @@ async def test_raw_requests_are_answered_in_binances_shape(solo_sim_url, account
         assert pong is None
 
 
-async def test_a_dropped_stream_fails_the_watch_and_a_new_one_works(admin, clients):
+async def test_a_dropped_stream_fails_the_watch_and_a_new_one_works(admin, clients, outage):
     rest, pro = clients
     await pro.authenticate()
     watch = asyncio.create_task(pro.watch_orders())
     await asyncio.sleep(0.05)
-    dropped = await admin.drop_ws("binance", refuse_ms=60_000)
-    assert dropped == {"binance": 1}
-    with pytest.raises(E.NetworkError):
-        await asyncio.wait_for(watch, 5)
-    with pytest.raises(E.NetworkError):  # refused while the outage lasts
-        await asyncio.wait_for(pro.authenticate(), 5)
-    await admin.drop_ws("binance", refuse_ms=0)  # the outage ends
-    pro.ws_dial_backoff = {}  # ccxt waits between dials to a failing url; this test need not
+    await outage(watch, pro.authenticate)
     await asyncio.wait_for(pro.authenticate(), 5)
     price = await last_price(rest)
     (seen,) = await next_orders(pro, lambda: rest.create_order(SYMBOL, "limit", "buy", 0.01, round(price * 0.9, 2)))

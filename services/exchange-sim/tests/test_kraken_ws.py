@@ -177,17 +177,10 @@ async def test_a_subscription_is_acked_then_snapshot_then_heartbeats(solo_sim_ur
         assert await ws.receive_json(timeout=3) == {"channel": "heartbeat"}
 
 
-async def test_a_dropped_stream_fails_the_watch_and_a_new_one_works(admin, clients):
+async def test_a_dropped_stream_fails_the_watch_and_a_new_one_works(admin, clients, outage):
     rest, pro = clients
     watch = await subscribed(pro)
-    dropped = await admin.drop_ws("kraken", refuse_ms=60_000)
-    assert dropped == {"kraken": 1}
-    with pytest.raises(E.NetworkError):
-        await asyncio.wait_for(watch, 5)
-    with pytest.raises(E.NetworkError):  # refused while the outage lasts
-        await asyncio.wait_for(pro.watch_orders(), 5)
-    await admin.drop_ws("kraken", refuse_ms=0)  # the outage ends
-    pro.ws_dial_backoff = {}  # ccxt waits between dials to a failing url; this test need not
+    await outage(watch, pro.watch_orders)
     watch = await subscribed(pro)
     price = await last_price(rest)
     placed = await rest.create_order(SYMBOL, "limit", "buy", 0.01, round(price * 0.9, 1))

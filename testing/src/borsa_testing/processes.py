@@ -70,6 +70,11 @@ def _stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10
     if proc.poll() is not None:
         return
     proc.send_signal(sig)
+    _reap(proc, timeout)
+
+
+def _reap(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Wait for a process told to stop; kill it after `timeout`."""
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
@@ -85,11 +90,7 @@ def stop_together(servers) -> None:
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
     for proc in procs:
-        try:
-            proc.wait(10.0)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        _reap(proc)
 
 
 # -- NATS ----------------------------------------------------------------------------------------------------

@@ -37,11 +37,14 @@ LINGER_SECONDS = 30.0
 class Stream:
     account: str
     task: asyncio.Task | None = None
-    up: bool = False
     closing: bool = False
     failures: int = field(default=0)
     linger: asyncio.TimerHandle | None = None  # the close to come, while nothing is left to follow
-    subscribed: asyncio.Event = field(default_factory=asyncio.Event)  # up since the current socket opened
+    subscribed: asyncio.Event = field(default_factory=asyncio.Event)  # set while the current socket is subscribed
+
+    @property
+    def up(self) -> bool:
+        return self.subscribed.is_set()
 
 
 class OrderStreams:
@@ -193,7 +196,8 @@ class OrderStreams:
                 else:
                     delay = self.backoff[0]
                 finally:
-                    was_up, stream.up = stream.up, False
+                    was_up = stream.up
+                    stream.subscribed.clear()
                     self._count()
                     if client is not None:
                         with contextlib.suppress(Exception):
@@ -207,7 +211,6 @@ class OrderStreams:
             self._count()
 
     async def _watch(self, stream: Stream, client) -> None:
-        stream.subscribed.clear()
         confirmed = await self.api.subscribe_orders(client)
         if confirmed:
             self._mark_up(stream)
@@ -241,7 +244,7 @@ class OrderStreams:
         await self._follow(stream, client.watch_my_trades)
 
     def _mark_up(self, stream: Stream) -> None:
-        stream.up, stream.failures = True, 0
+        stream.failures = 0
         stream.subscribed.set()
         self._count()
         log.info("order stream up; polling slowed to the fallback interval", account=stream.account)

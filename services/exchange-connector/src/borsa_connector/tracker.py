@@ -53,9 +53,13 @@ def plain(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def mark_of(order: Order) -> str:
+def mark(status: OrderStatus, filled: Decimal) -> str:
     """What was last published for an order: its status and filled amount."""
-    return f"{order.status}:{plain(order.filled)}"
+    return f"{status}:{plain(filled)}"
+
+
+def mark_of(order: Order) -> str:
+    return mark(order.status, order.filled)
 
 
 def kind_of(order: Order) -> OrderEventKind:
@@ -138,7 +142,7 @@ class OrderTracker:
             if not isinstance(raw, dict) or raw.get("id") is None or raw.get("filled") not in (None, "", 0):
                 return False
             status = status_of(raw, None)
-            if status is None or self._published.get((account, str(raw["id"]))) != f"{status}:0":
+            if status is None or self._published.get((account, str(raw["id"]))) != mark(status, Decimal(0)):
                 return False
         return True
 

@@ -13,7 +13,7 @@ import structlog
 from aiohttp import web
 
 from .dialects import load_dialect
-from .dialects.base import Call, Dialect, Reject, build_call, json_response
+from .dialects.base import Call, Dialect, Reject, build_call, decimal_param, json_response
 from .engine import ExchangeState, SimError, now_ms
 from .faults import Fault, Faults, FaultSpecError, parse_fault
 from .markets import EXCHANGES
@@ -177,9 +177,6 @@ def _exchange_app(sim: Sim, dialect: Dialect, prefix: str | None = None) -> web.
     app = web.Application(middlewares=[unknown_routes])
     for method, path, handler, private, weight in dialect.routes:
         app.router.add_route(method, path, _wrap(sim, dialect, handler, private, weight, path, prefix))
-    for path, handler in dialect.ws_routes:
-        if path:  # "" is the bare prefix: create_app routes it (a sub-application's paths start below it)
-            app.router.add_get(path, handler)
     return app
 
 
@@ -292,13 +289,7 @@ def _admin(sim: Sim) -> web.Application:
         if order is None:
             return _bad(f"order_id {data.get('order_id')!r} is not an order on {exchange}", "order_id", status=404)
         try:
-            amount = Decimal(str(data.get("amount")))
-        except Exception:
-            return _bad("amount must be a decimal string", "amount")
-        if not amount.is_finite():
-            return _bad("amount must be a decimal string", "amount")
-        try:
-            sim.states[exchange].fill_part(order, amount)
+            sim.states[exchange].fill_part(order, decimal_param(data.get("amount"), "amount"))
         except SimError as err:
             return _bad(err.message, err.field, status=409 if err.kind == "order_not_open" else 400)
         return json_response({"order": order.as_dict()})
@@ -488,11 +479,11 @@ def create_app(sim: Sim) -> web.Application:
     mounts = [(name, dialect, None) for name, dialect in sim.dialects.items()]
     mounts += [(alias, sim.dialects[target], f"/{alias}") for alias, target in sim.aliases.items()]
     for name, dialect, prefix in mounts:
-        # A websocket at the bare host (Coinbase's wss://advanced-trade-ws.coinbase.com) is `/<name>` itself, added
-        # before the sub-application so that the exact path resolves to it.
+        # Websockets are routes of the main application by their full path, added before the REST sub-application:
+        # one at the bare host (Coinbase's wss://advanced-trade-ws.coinbase.com) is `/<name>` itself, which a
+        # sub-application mounted there cannot route.
         for path, handler in dialect.ws_routes:
-            if not path:
-                app.router.add_get(f"/{name}", handler)
+            app.router.add_get(f"/{name}{path}", handler)
         app.add_subapp(f"/{name}", _exchange_app(sim, dialect, prefix=prefix))
 
     async def clock(app: web.Application):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -27,19 +26,21 @@ from .rates import Rates
 from .writes import DAY, GroupKey
 
 ZERO, ONE = Decimal(0), Decimal(1)
-_json_encode, _json_decode = msgspec.json.encode, msgspec.json.decode  # a group's lots, several times json's speed
 TERMINAL = frozenset(("closed", "canceled", "rejected", "expired"))
 
 __all__ = ["Applied", "GroupKey", "Ingest", "Prepared", "bot_key", "bot_of", "day_of", "split_symbol"]
 
 
-def bot_of(client_order_id: str | None) -> uuid.UUID | None:
-    """The bot that placed an order: bot intents are `b<bot id without dashes>-<sequence>`."""
-    if not client_order_id or not client_order_id.startswith("b") or "-" not in client_order_id:
+def _bot_head(client_order_id: str | None) -> str | None:
+    """The bot id part of a bot intent's client order id, `b<bot id without dashes>-<sequence>`."""
+    if not client_order_id or not client_order_id.startswith("b"):
         return None
-    head = client_order_id[1:].split("-", 1)[0]
-    if len(head) != 32:
-        return None
+    head, dash, _ = client_order_id[1:].partition("-")
+    return head if dash and len(head) == 32 else None
+
+
+@functools.lru_cache(maxsize=65_536)
+def _bot_of_head(head: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(hex=head)
     except ValueError:
@@ -47,18 +48,22 @@ def bot_of(client_order_id: str | None) -> uuid.UUID | None:
 
 
 @functools.lru_cache(maxsize=65_536)
-def _bot_key(head: str) -> str:
-    bot = bot_of(f"b{head}-")
+def _bot_key_of_head(head: str) -> str:
+    bot = _bot_of_head(head)
     return str(bot) if bot else ""
+
+
+def bot_of(client_order_id: str | None) -> uuid.UUID | None:
+    """The bot that placed an order, from its client order id."""
+    head = _bot_head(client_order_id)
+    return _bot_of_head(head) if head else None
 
 
 def bot_key(client_order_id: str | None) -> str:
     """`bot_of` as its group key: the bot id in canonical form, or '' for an order placed by hand. A bot's orders
     share their prefix, so the parse is cached by it."""
-    if not client_order_id or not client_order_id.startswith("b"):
-        return ""
-    head, dash, _ = client_order_id[1:].partition("-")
-    return _bot_key(head) if dash and len(head) == 32 else ""
+    head = _bot_head(client_order_id)
+    return _bot_key_of_head(head) if head else ""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -301,9 +306,9 @@ class Ingest:
         books: dict[GroupKey, list] = {}
         for r in locked:
             # A JSON string holding the list is how earlier versions stored a recomputed group's lots.
-            lots = _json_decode(r["lots"])
+            lots = msgspec.json.decode(r["lots"])  # several times json's speed, as the encoding below
             while isinstance(lots, str):
-                lots = _json_decode(lots)
+                lots = msgspec.json.decode(lots)
             key = (r["exchange_name"], r["account_id"], r["bot_key"], r["symbol"])
             books[key] = [Book(lots_from_json(lots)), (r["last_ms"], r["last_trade"]), False, False]
         new = sorted((f for key, f in fills.items() if key not in known), key=lambda f: f.when)
@@ -324,7 +329,7 @@ class Ingest:
                 *group,
                 *pairs.get(group, ("", "")),
                 created,
-                _json_encode(lots_to_json(book.lots)).decode(),
+                msgspec.json.encode(lots_to_json(book.lots)).decode(),
                 str(book.position),
                 str(book.cost),
                 *last,
@@ -396,7 +401,7 @@ class Ingest:
             account,
             bot_key,
             symbol,
-            json.dumps(lots_to_json(book.lots)),
+            msgspec.json.encode(lots_to_json(book.lots)).decode(),
             book.position,
             book.cost,
             last[0],

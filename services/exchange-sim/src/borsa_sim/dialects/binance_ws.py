@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import itertools
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -25,7 +24,7 @@ from aiohttp import web
 from ..engine import Fill, Order
 from . import binance_wire as wire
 from .binance_wire import API_KEY_RE, DECIMAL_RE, DEFAULT_RECV_WINDOW, LONG_RE, MAX_AHEAD_MS, MAX_RECV_WINDOW
-from .ws import WsChannel, WsConnection
+from .ws import WsChannel, WsConnection, json_object
 
 if TYPE_CHECKING:
     from .binance import BinanceDialect
@@ -62,11 +61,8 @@ class BinanceUserStreams(WsChannel):
 
     # -- requests ---------------------------------------------------------------------------------------------
     def _request(self, conn: Connection, text: str) -> dict | None:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("method"), str):
+        data = json_object(text)
+        if data is None or not isinstance(data.get("method"), str):
             return _error(None, WsError(400, -1100, "Malformed request."))
         request_id = data.get("id")
         method = data["method"]

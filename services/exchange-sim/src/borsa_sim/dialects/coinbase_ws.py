@@ -14,7 +14,6 @@ client) is ws.py's, shared with the other dialects; this module says what Coinba
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -23,7 +22,7 @@ from ..engine import Account, Fill, Order
 from . import coinbase_wire as wire
 from .base import dec_str
 from .coinbase_auth import AuthFailure, parse_jwt
-from .ws import WsChannel, WsConnection
+from .ws import WsChannel, WsConnection, json_object
 
 if TYPE_CHECKING:
     from .coinbase import CoinbaseDialect
@@ -55,11 +54,8 @@ class CoinbaseUserChannel(WsChannel):
 
     # -- client messages --------------------------------------------------------------------------------------
     def _request(self, conn: Connection, text: str) -> dict | None:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        data = json_object(text)
+        if data is None:
             return self._error("message is not valid JSON")
         kind, channel = data.get("type"), data.get("channel")
         self.dialect.sim.stats.count(self.dialect.name, f"WS {kind} {channel}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from ..engine import Account, Fill, Order
-from .ws import WsChannel, WsConnection
+from .ws import WsChannel, WsConnection, json_object
 
 if TYPE_CHECKING:
     from .kraken import KrakenDialect
@@ -88,11 +87,8 @@ class KrakenStreams(WsChannel):
     def _request(self, conn: Connection, text: str) -> None:
         """Replies are sent here, not returned: a subscription's snapshot must follow its ack."""
         time_in = _rfc3339(self.dialect.now_ms())
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict) or not isinstance(data.get("method"), str):
+        data = json_object(text)
+        if data is None or not isinstance(data.get("method"), str):
             self._send(conn, {"error": "Malformed request", "success": False, **_times(time_in)})
             return
         method, req_id = data["method"], data.get("req_id")

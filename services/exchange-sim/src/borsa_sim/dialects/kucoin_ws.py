@@ -15,7 +15,6 @@ messages mean.
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from aiohttp import WSCloseCode, web
 from ..engine import Fill, Order
 from . import kucoin_wire as wire
 from .base import Call, dec_str, dumps
-from .ws import WsChannel, WsConnection
+from .ws import WsChannel, WsConnection, json_object
 
 if TYPE_CHECKING:
     from .kucoin import KucoinDialect
@@ -97,11 +96,8 @@ class KucoinPrivateStreams(WsChannel):
 
     # -- client messages --------------------------------------------------------------------------------------
     def _request(self, conn: Connection, text: str) -> dict | None:
-        try:
-            data = json.loads(text)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
+        data = json_object(text)
+        if data is None:
             return {"type": "error", "code": 400, "data": "message is not valid JSON"}
         request_id, kind = data.get("id"), data.get("type")
         self.dialect.sim.stats.count(self.dialect.name, f"WS {kind}")

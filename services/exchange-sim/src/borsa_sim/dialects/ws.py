@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
@@ -27,6 +28,15 @@ if TYPE_CHECKING:
 log = structlog.get_logger("borsa_sim.ws")
 
 QUEUE_LIMIT = 10_000  # a client that reads nothing gets cut off rather than growing the simulator without end
+
+
+def json_object(text: str) -> dict | None:
+    """A client message as a JSON object, or None for anything else (each dialect answers that in its own shape)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 @dataclass(eq=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import time
@@ -28,7 +29,7 @@ from borsa_proto.exchange import (
 )
 from borsa_proto.orders import Order
 from borsa_proto.requests import OrderCreateRequest
-from borsa_runtime.errors import AuthFailed, BadRequest, BorsaError, Internal, NotSupported
+from borsa_runtime.errors import AuthFailed, BadRequest, BorsaError, Internal, NotSupported, RequestTimeout
 from borsa_runtime.redact import MASK
 from borsa_runtime.simurl import point_to_sim
 
@@ -261,6 +262,16 @@ class CcxtExchangeAPI(BaseExchangeAPI):
         """Open the account's private stream and wait until the exchange confirms it. True when confirmed; False
         where ccxt has no separate step, and the stream counts as up once its first update arrives."""
         return False
+
+    async def _confirmation(self, client, waits: set, what: str) -> set:
+        """The first of `waits` (futures of the subscription) to finish within the client's timeout; none is a
+        RequestTimeout saying `what` did not come, with every one of them cancelled."""
+        done, _ = await asyncio.wait(waits, timeout=client.timeout / 1000, return_when=asyncio.FIRST_COMPLETED)
+        if not done:
+            for waiting in waits:
+                waiting.cancel()
+            raise RequestTimeout(f"no {what} for the order stream subscription", exchange=self.id)
+        return done
 
     # -- markets ----------------------------------------------------------------------------------------------
     async def start(self) -> None:

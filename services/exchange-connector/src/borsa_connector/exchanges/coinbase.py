@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from borsa_runtime import errors as E
-
 from .ccxt_api import CcxtExchangeAPI, Quirks
 
 
@@ -37,9 +35,6 @@ class CoinbaseAPI(CcxtExchangeAPI):
         # error message that ccxt.pro 4.5.90 raises inside its message handler, where no watch hears of it: wait
         # for the snapshot, so that a stream that was refused fails (and is retried) instead of waiting forever.
         snapshot = asyncio.ensure_future(client.watch_orders())
-        done, _ = await asyncio.wait({snapshot}, timeout=client.timeout / 1000)
-        if not done:
-            snapshot.cancel()
-            raise E.RequestTimeout("no snapshot for the order stream subscription", exchange="coinbase")
+        await self._confirmation(client, {snapshot}, "snapshot")
         snapshot.result()  # raises what the watch failed with
         return True

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from borsa_runtime import errors as E
-
 from .ccxt_api import CcxtExchangeAPI, Quirks
 
 # ccxt.pro's classic spot order channel and the message hash its watch_orders() waits on (ccxt/pro/kucoin.py).
@@ -54,10 +52,7 @@ class KucoinAPI(CcxtExchangeAPI):
         )
         # The update it waits for is the one watch_orders() gets next; its failure is watch_orders()'s too.
         watch.add_done_callback(lambda f: f.cancelled() or f.exception())
-        done, _ = await asyncio.wait({acked, watch}, timeout=client.timeout / 1000, return_when="FIRST_COMPLETED")
-        if not done:
-            watch.cancel()
-            raise E.RequestTimeout("no ack for the order stream subscription", exchange="kucoin")
+        done = await self._confirmation(client, {acked, watch}, "ack")
         if watch in done and not watch.cancelled() and watch.exception() is not None:
             raise watch.exception()
         return True

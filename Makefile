@@ -20,7 +20,10 @@ install: $(VENV)/.installed ## Create .venv with every package (installs uv from
 $(VENV)/.installed: $(MEMBERS) $(wildcard uv.lock)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
 		python3 -m pip install --quiet uv || python3 -m pip install --quiet --break-system-packages uv
-	$(UV) sync --all-packages
+	@# Bytecode compiled once, here: where PYTHONDONTWRITEBYTECODE is set, every process would otherwise compile ccxt
+	@# (seconds of CPU) and Borsa's own packages again when it starts.
+	$(UV) sync --all-packages --compile-bytecode
+	$(PY) -m compileall -q -j 0 proto runtime testing db strategies services
 	@touch $@
 
 run: install ## Start Borsa offline: NATS, Postgres, simulator, connectors, runner, reporting, gateway, a demo

@@ -45,16 +45,16 @@ def test_a_server_that_does_not_answer_fails_naming_the_variable() -> None:
 def test_upgrade_creates_the_database_and_is_repeatable(database_exists: Exists, missing_database: str) -> None:
     first = run([BORSA_MIGRATE], missing_database)
     assert first.returncode == 0, first.stderr
-    assert "migrated from base (no Borsa tables) to 0004 (head)" in first.stdout
+    assert "migrated from base (no Borsa tables) to 0005 (head)" in first.stdout
     assert asyncio.run(database_exists(missing_database))
 
     again = run([*PYTHON_M, "upgrade"], missing_database)
     assert again.returncode == 0, again.stderr
-    assert "already at 0004 (head)" in again.stdout
+    assert "already at 0005 (head)" in again.stdout
 
     current = run([BORSA_MIGRATE, "current"], missing_database)
     assert current.returncode == 0, current.stderr
-    assert "at 0004 (head)" in current.stdout
+    assert "at 0005 (head)" in current.stdout
 
 
 @pytest.mark.integration
@@ -67,14 +67,14 @@ def test_two_processes_at_once_both_succeed(missing_database: str) -> None:
     ]
     results = [(process.wait(timeout=120), *process.communicate()) for process in processes]
     assert [code for code, _, _ in results] == [0, 0], results
-    assert run([BORSA_MIGRATE, "current"], missing_database).stdout.endswith("at 0004 (head)\n")
+    assert run([BORSA_MIGRATE, "current"], missing_database).stdout.endswith("at 0005 (head)\n")
 
 
 @pytest.mark.integration
 def test_downgrade_to_base(migrated_database: str) -> None:
     result = run([BORSA_MIGRATE, "downgrade", "base"], migrated_database)
     assert result.returncode == 0, result.stderr
-    assert "migrated from 0004 (head) to base (no Borsa tables)" in result.stdout
+    assert "migrated from 0005 (head) to base (no Borsa tables)" in result.stdout
     assert "at base" in run([BORSA_MIGRATE, "current"], migrated_database).stdout
 
 

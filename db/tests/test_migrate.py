@@ -38,6 +38,7 @@ TABLES = {
     "report_fills",
     "report_positions",
     "report_daily",
+    "login_failures",
 }
 
 
@@ -79,7 +80,7 @@ async def test_migrating_twice_is_a_no_op(fresh_database: str) -> None:
     finally:
         await conn.close()
     assert await schema(fresh_database) == first
-    assert await current_revision(fresh_database) == head_revision() == "0004"
+    assert await current_revision(fresh_database) == head_revision() == "0005"
 
 
 @pytest.mark.integration

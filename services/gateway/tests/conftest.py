@@ -37,22 +37,19 @@ def stack(database_url, sim_factory, connector_factory, tmp_path_factory):
     sim = sim_factory("--seed", "11", "--rate-limit-scale", "100", "--exchanges", "kraken,kucoin,binance")
     env = {"BORSA_SEALING_KEY": private, "DATABASE_URL": dsn, "BORSA_RATE_LIMIT_SCALE": "100"}
     connectors = [connector_factory(ex, nats_url, sim.url, env=env) for ex in ("kraken", "kucoin")]
-    gateway = start_gateway(
-        nats_url,
-        dsn,
-        env={
-            "BORSA_SEALING_PUBLIC_KEY": public,
-            "BORSA_EXCHANGES": "binance,kraken,coinbase,kucoin",
-            "BORSA_LOGIN_ATTEMPTS": "3",
-        },
-        workdir=tmp_path_factory.mktemp("gateway"),
-    )
+    gateway_env = {
+        "BORSA_SEALING_PUBLIC_KEY": public,
+        "BORSA_EXCHANGES": "binance,kraken,coinbase,kucoin",
+        "BORSA_LOGIN_ATTEMPTS": "3",
+    }
+    gateway = start_gateway(nats_url, dsn, env=gateway_env, workdir=tmp_path_factory.mktemp("gateway"))
     yield {
         "url": gateway.url,
         "sim": sim.url,
         "dsn": dsn,
         "nats": nats_url,
         "gateway": gateway,
+        "gateway_env": gateway_env,
         "connectors": connectors,
     }
     gateway.stop()

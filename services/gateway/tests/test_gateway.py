@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import secrets
 import uuid
 from decimal import Decimal
@@ -18,6 +19,7 @@ from borsa_proto import requests as rq
 from borsa_proto.exchange import BalanceReply
 from borsa_proto.subjects import BOTS_CHANGED, balance
 from borsa_runtime.request import request
+from borsa_testing.processes import start_gateway
 from borsa_testing.sim import SimAdmin
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -73,6 +75,50 @@ async def test_register_login_and_limits(stack, session) -> None:
     assert status == 429 and data["detail"]["code"] == "rate_limited"
     status, data = await anon.call("GET", "/bots")
     assert status == 401 and data["detail"]["code"] == "unauthorized"
+
+
+async def test_failed_logins_count_across_gateway_replicas(stack, session, tmp_path) -> None:
+    """The login limit lives in Postgres: guesses spread over two replicas, even at once, get 3 tries in all."""
+    replica = start_gateway(stack["nats"], stack["dsn"], env=stack["gateway_env"], workdir=tmp_path)
+    try:
+        first, second = Client(session, stack["url"]), Client(session, replica.url)
+        email = f"r{uuid.uuid4().hex[:8]}@example.com"
+        right = {"email": email, "password": "correct horse"}
+        wrong = {"email": email.upper(), "password": "wrong password"}  # the limit is per email, in any case
+        await first.call("POST", "/auth/register", right, 201)
+
+        results = await asyncio.gather(*(c.call("POST", "/auth/login", wrong) for c in [first, second] * 4))
+        assert sorted(status for status, _ in results) == [401] * 3 + [429] * 5
+        refused = next(data for status, data in results if status == 429)
+        assert refused["detail"]["code"] == "rate_limited" and "too many failed logins" in refused["detail"]["message"]
+        for url in (stack["url"], replica.url):  # the right password too, on either replica, with a wait
+            async with session.post(f"{url}/api/v1/auth/login", json=right) as response:
+                assert response.status == 429
+                assert 0 < int(response.headers["Retry-After"]) <= 900
+        # Only a digest of the email is kept, and only the attempts that counted.
+        conn = await asyncpg.connect(stack["dsn"])
+        try:
+            digest = hashlib.sha256(email.lower().encode()).digest()
+            assert await conn.fetchval("SELECT count(*) FROM login_failures WHERE email_digest = $1", digest) == 3
+            columns = await conn.fetch(
+                "SELECT data_type FROM information_schema.columns WHERE table_name = 'login_failures'"
+            )
+            assert sorted(c["data_type"] for c in columns) == ["bytea", "timestamp with time zone"]
+        finally:
+            await conn.close()
+
+        # A success on one replica clears the count kept by the other.
+        other = f"s{uuid.uuid4().hex[:8]}@example.com"
+        await first.call("POST", "/auth/register", {"email": other, "password": "correct horse"}, 201)
+        for _ in range(2):
+            await first.call("POST", "/auth/login", {"email": other, "password": "wrong password"}, 401)
+        await second.call("POST", "/auth/login", {"email": other, "password": "correct horse"}, 200)
+        for _ in range(3):
+            await first.call("POST", "/auth/login", {"email": other, "password": "wrong password"}, 401)
+        status, _ = await second.call("POST", "/auth/login", {"email": other, "password": "wrong password"})
+        assert status == 429
+    finally:
+        replica.stop()
 
 
 async def test_exchanges_online_and_offline(stack, session) -> None:

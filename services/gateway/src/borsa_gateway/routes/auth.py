@@ -34,7 +34,7 @@ async def register(body: Credentials, request: Request, pool: Db) -> Token:
         user_id = await pool.fetchval(
             "INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id",
             body.email,
-            hash_password(body.password),
+            await run_in_threadpool(hash_password, body.password),
         )
     except asyncpg.UniqueViolationError:
         raise ApiError("conflict", "an account with this email already exists; log in instead", "email") from None
@@ -44,11 +44,10 @@ async def register(body: Credentials, request: Request, pool: Db) -> Token:
 @router.post("/login", response_model=Token, responses={401: {"model": ErrorResponse}, 429: {"model": ErrorResponse}})
 async def login(body: Credentials, request: Request, pool: Db) -> Token:
     limiter = request.app.state.login_limiter
-    limiter.check(body.email)
+    await limiter.begin(pool, body.email)  # counted as failed until the password is right
     row = await pool.fetchrow("SELECT id, password_hash FROM users WHERE lower(email) = lower($1)", body.email)
     # argon2 takes tens of milliseconds and 64 MiB on purpose: off the event loop.
     if row is None or not await run_in_threadpool(verify_password, row["password_hash"], body.password):
-        limiter.failed(body.email)
         raise ApiError("unauthorized", "wrong email or password")
-    limiter.succeeded(body.email)
+    await limiter.succeeded(pool, body.email)
     return Token(access_token=request.app.state.tokens.issue(row["id"]))

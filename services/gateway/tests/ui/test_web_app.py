@@ -1,6 +1,7 @@
 """The web app in a real Chromium against the whole platform: keys for Kraken and KuCoin, a paper key with starting
-balances, a bot picked by Kraken's own id, the dashboard's live fill, the report and its CSV, a bot edited and one
-deleted from the dashboard, keyboard use and a phone-sized screen.
+balances, a bot picked by Kraken's own id, the dashboard's live fill, the report and its CSV, a bot edited, one
+stopped with its orders left open and then canceled, and one deleted from the dashboard, keyboard use and a
+phone-sized screen.
 
 The tests run in order on one signed-in tab, each page's full-page screenshot kept in test-artifacts/ui/.
 """
@@ -16,6 +17,7 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -478,6 +480,83 @@ def test_edit_a_bots_params_from_the_dashboard(ui: Ui) -> None:
     expect(edit).to_be_focused()
 
 
+async def _sim_orders(sim_url: str, exchange: str) -> list[dict]:
+    async with SimAdmin(sim_url) as admin:
+        return await admin.orders(exchange)
+
+
+async def _sim_price(sim_url: str, exchange: str, symbol: str) -> Decimal:
+    async with SimAdmin(sim_url) as admin:
+        return Decimal((await admin.prices(exchange))[symbol])
+
+
+def test_stop_a_bot_leaving_its_orders_open_then_canceling_them(ui: Ui) -> None:
+    page = ui.page
+    price = run_async(_sim_price(ui.platform.sim_url, "kraken", "BTC/USD"))
+    before = {o["id"] for o in run_async(_sim_orders(ui.platform.sim_url, "kraken"))}
+    grid = ui.api(
+        "POST",
+        "/bots",
+        {"api_key_id": ui.state["keys"]["kraken"], "symbol": "BTC/USD", "strategy": "grid",
+         "params": {"low": str((price * Decimal("0.8")).quantize(Decimal(1))),
+                    "high": str((price * Decimal("1.2")).quantize(Decimal(1))), "levels": 4, "quote_per_level": "10"}},
+    )  # fmt: skip
+    ui.api("POST", f"/bots/{grid['id']}/start")
+
+    def resting() -> dict[str, str]:
+        """The grid's limit orders at the simulator, by id: their status."""
+        orders = run_async(_sim_orders(ui.platform.sim_url, "kraken"))
+        return {o["id"]: o["status"] for o in orders if o["id"] not in before and o["type"] == "limit"}
+
+    deadline = time.monotonic() + 30
+    while not (placed := resting()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert placed and set(placed.values()) == {"open"}, placed
+
+    ui.go("API keys")
+    ui.go("Dashboard")
+    card = page.locator(f"li.bot[data-bot-id='{grid['id']}']")
+    status = card.locator("[data-role=status]")
+    expect(status).to_have_text("Running")
+    confirm = page.get_by_role("dialog", name="Stop this bot?")
+    option = confirm.get_by_label("Cancel its open orders on Kraken")
+
+    # "Keep running" changes nothing.
+    card.get_by_role("button", name="Stop the BTC/USD bot on Kraken").click()
+    expect(confirm).to_contain_text("grid bot on Kraken stops acting")
+    expect(option).to_be_checked()  # canceling is the default
+    expect(confirm.get_by_role("button", name="Keep running")).to_be_focused()
+    confirm.get_by_role("button", name="Keep running").click()
+    expect(confirm).to_be_hidden()
+    expect(status).to_have_text("Running")
+
+    # Stopped with its orders left on the exchange: they stay open.
+    card.get_by_role("button", name="Stop the BTC/USD bot on Kraken").click()
+    option.uncheck()
+    ui.shot("11-dashboard-stop-leave-orders")
+    confirm.get_by_role("button", name="Stop").click()
+    expect(status).to_have_text("Stopped")
+    assert ui.api("GET", f"/bots/{grid['id']}")["status"] == "stopped"
+    time.sleep(2)  # the runner has long handled the stop by now; nothing may have canceled the orders
+    assert resting() == placed
+
+    # Started again, it keeps the same orders (no second set); stopped with the default, they are canceled.
+    card.get_by_role("button", name="Start the BTC/USD bot on Kraken").click()
+    expect(status).to_have_text("Running")
+    card.get_by_role("button", name="Stop the BTC/USD bot on Kraken").click()
+    expect(option).to_be_checked()
+    confirm.get_by_role("button", name="Stop").click()
+    expect(status).to_have_text("Stopped")
+    deadline = time.monotonic() + 30
+    while set((now := resting()).values()) != {"canceled"} and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert now.keys() == placed.keys() and set(now.values()) == {"canceled"}, now
+    ui.api("DELETE", f"/bots/{grid['id']}")
+    ui.go("API keys")
+    ui.go("Dashboard")  # deleted outside the page: shown again without it
+    expect(card).to_have_count(0)
+
+
 def test_delete_a_bot_after_confirming(ui: Ui) -> None:
     page = ui.page
     kraken = page.locator("li.bot[data-exchange=kraken]")
@@ -488,7 +567,7 @@ def test_delete_a_bot_after_confirming(ui: Ui) -> None:
     kraken.get_by_role("button", name="Delete the BTC/USD bot on Kraken").click()
     expect(confirm).to_contain_text("It stops and its open orders are canceled.")
     expect(confirm.get_by_role("button", name="Cancel")).to_be_focused()
-    ui.shot("11-dashboard-confirm-delete")
+    ui.shot("12-dashboard-confirm-delete")
     confirm.get_by_role("button", name="Cancel").click()
     expect(confirm).to_be_hidden()
     expect(kraken).to_be_visible()

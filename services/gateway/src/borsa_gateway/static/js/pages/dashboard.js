@@ -22,12 +22,14 @@ export async function render(main) {
   const filter = h("select", { name: "exchange" });
   const groups = h("div", { class: "groups", id: "bot-groups" });
   const confirmDelete = confirmDialog({ title: "Delete this bot?" });
+  const confirmStop = confirmDialog({ title: "Stop this bot?", confirm: "Stop", cancel: "Keep running", danger: false, option: true });
   const editor = editDialog({ exchanges, onSaved: saved });
   main.append(
     h("div", { class: "page-head" }, pageHeading("Dashboard"), live),
     h("div", { class: "toolbar" }, field({ label: "Exchange", control: filter, id: "dash-exchange" }), h("a", { href: "/bots/new", "data-link": true, class: "button" }, "New bot")),
     groups,
     confirmDelete.el,
+    confirmStop.el,
     editor.el,
   );
 
@@ -127,9 +129,22 @@ export async function render(main) {
   }
 
   async function toggle(entry) {
-    const action = entry.bot.status === "running" ? "stop" : "start";
+    const { bot: current } = entry;
+    let path = `/bots/${current.id}/start`;
+    if (current.status === "running") {
+      // Stopping asks what happens to the bot's open orders: canceled (the default) or left on the exchange, where a
+      // start picks them up again.
+      const where = exchangeName(current.exchange, exchanges);
+      const answer = await confirmStop.ask(
+        `The ${current.symbol} ${current.strategy} bot on ${where} stops acting. Start it again at any time.`,
+        undefined,
+        { label: `Cancel its open orders on ${where}`, checked: true },
+      );
+      if (!answer) return;
+      path = `/bots/${current.id}/stop${query({ cancel_orders: answer.option })}`;
+    }
     try {
-      const bot = await post(`/bots/${entry.bot.id}/${action}`);
+      const bot = await post(path);
       setStatus(entry, bot.status, bot.status_reason);
       announce(`${bot.symbol} bot ${bot.status}.`);
     } catch (error) {

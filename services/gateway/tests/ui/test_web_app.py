@@ -1,7 +1,7 @@
 """The web app in a real Chromium against the whole platform: keys for Kraken and KuCoin, a paper key with starting
-balances, a bot picked by Kraken's own id, the dashboard's live fill, the report and its CSV, a bot edited, one
-stopped with its orders left open and then canceled, and one deleted from the dashboard, keyboard use and a
-phone-sized screen.
+balances, a bot picked by Kraken's own id, the dashboard's live fill and unrealised PnL, the report and its CSV, a
+bot edited, one stopped with its orders left open and then canceled, and one deleted from the dashboard, keyboard
+use and a phone-sized screen.
 
 The tests run in order on one signed-in tab, each page's full-page screenshot kept in test-artifacts/ui/.
 """
@@ -478,6 +478,35 @@ def test_edit_a_bots_params_from_the_dashboard(ui: Ui) -> None:
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
     expect(edit).to_be_focused()
+
+
+async def _set_sim_price(sim_url: str, exchange: str, symbol: str, price: Decimal) -> None:
+    async with SimAdmin(sim_url) as admin:
+        await admin.set_price(exchange, symbol, price)
+
+
+def test_unrealised_pnl_follows_the_market_without_reloading(ui: Ui) -> None:
+    page, bot = ui.page, ui.state["bot"]
+    ui.go("API keys")
+    ui.go("Dashboard")
+    card = page.locator(f"li.bot[data-bot-id='{bot['id']}']")
+    position = Decimal(card.locator("[data-role=position]").inner_text().split()[0])
+    assert position > 0  # the DCA bot's first buy
+    page.evaluate("window.__borsaMarker = 'still here'")
+    price = run_async(_sim_price(ui.platform.sim_url, "kraken", "BTC/USD"))
+    run_async(_set_sim_price(ui.platform.sim_url, "kraken", "BTC/USD", price * 2))
+    # Bought near `price`, now worth about twice as much: about position x price up, shown within a refresh.
+    unrealised = card.locator("[data-role=unrealized]")
+    floor = position * price / 2
+    deadline = time.monotonic() + 25
+    while time.monotonic() < deadline:
+        shown = Decimal(unrealised.inner_text().split()[0])
+        if shown > floor:
+            break
+        time.sleep(0.5)
+    assert shown > floor, (shown, floor)
+    assert unrealised.inner_text().endswith(" USD")
+    assert page.evaluate("window.__borsaMarker") == "still here"
 
 
 async def _sim_orders(sim_url: str, exchange: str) -> list[dict]:

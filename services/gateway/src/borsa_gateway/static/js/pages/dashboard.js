@@ -1,5 +1,6 @@
-// The dashboard: bots grouped by exchange, each with status, position and PnL, kept current by live events; each bot
-// edited in a dialog or deleted after a confirmation.
+// The dashboard: bots grouped by exchange, each with status, position and PnL, kept current by live events (and the
+// figures read again every few seconds: unrealised PnL moves with the market); each bot started, stopped, edited in a
+// dialog or deleted after a confirmation.
 import { del, get, post, query } from "../api.js";
 import { editDialog } from "../bot_edit.js";
 import { confirmDialog } from "../dialog.js";
@@ -9,6 +10,10 @@ import { paramSummary } from "../params.js";
 import { exchanges as loadExchanges } from "../store.js";
 
 const FILLS_SHOWN = 5;
+// Unrealised PnL moves with the market, which no event carries: the figures are read again this often (while the
+// tab is visible), and soon after a fill.
+const FIGURES_EVERY_MS = 10_000;
+const FIGURES_AFTER_FILL_MS = 1_000;
 const STATE_TEXT = { connecting: "Live updates: connecting…", live: "Live updates: on", offline: "Live updates: reconnecting…" };
 
 const sides = (symbol) => {
@@ -224,7 +229,31 @@ export async function render(main) {
     } else if (name === "order" && data.bot_id) {
       if (!cards.has(data.bot_id)) return reloadSoon();
       for (const fill of data.fills || []) addFill(data.bot_id, { ...fill, side: data.order.side });
+      if (data.fills?.length) refreshFiguresSoon();
     }
+  }
+
+  function showFigures(entry, row) {
+    const set = (role, value, unit) => (entry.el.querySelector(`[data-role=${role}]`).textContent = dec(value ?? "0", unit));
+    set("position", row.position, entry.base);
+    set("pnl", row.realized_pnl, entry.quote);
+    set("unrealized", row.unrealized_pnl, entry.quote);
+  }
+
+  async function refreshFigures() {
+    const summary = await get(`/reports/summary${query({ group_by: "bot" })}`);
+    for (const row of summary.rows) {
+      const entry = row.bot_id && cards.get(row.bot_id);
+      if (entry) showFigures(entry, row);
+    }
+  }
+
+  let figuresSoon = null;
+  function refreshFiguresSoon() {
+    figuresSoon ??= setTimeout(() => {
+      figuresSoon = null;
+      refreshFigures().catch(() => {}); // the next round tries again
+    }, FIGURES_AFTER_FILL_MS);
   }
 
   function applyFilter() {
@@ -244,5 +273,10 @@ export async function render(main) {
       live.textContent = STATE_TEXT[state];
     },
   });
-  return () => stream.close();
+  const figures = setInterval(() => document.hidden || refreshFigures().catch(() => {}), FIGURES_EVERY_MS);
+  return () => {
+    stream.close();
+    clearInterval(figures);
+    clearTimeout(figuresSoon);
+  };
 }

@@ -186,6 +186,24 @@ async def test_only_the_callers_bot_and_order_events_are_sent(stack) -> None:
     assert order["order"]["symbol"] == "BTC/USD" and order["order"]["market_id"] == "XXBTZUSD"
 
 
+async def test_a_change_to_the_callers_bots_is_sent_and_nobody_elses(stack) -> None:
+    """Created, stopped or deleted through the API (or another tab): the caller's open pages hear `bots`."""
+    async with aiohttp.ClientSession() as session:
+        alice, bob = await trader(session, stack["url"]), await trader(session, stack["url"])
+        stream = await open_stream(session, stack["url"], alice["token"])
+        try:
+            await call(session, stack["url"], "POST", f"/bots/{bob['bot']}/start", bob["token"])
+            assert await stream.next(timeout=1.0) is None, "Bob's change is not Alice's business"
+            await call(session, stack["url"], "POST", f"/bots/{alice['bot']}/start", alice["token"])
+            assert await stream.next() == ("bots", {})
+            headers = {"Authorization": f"Bearer {alice['token']}"}
+            async with session.delete(f"{stack['url']}/api/v1/bots/{alice['bot']}", headers=headers) as response:
+                assert response.status == 204
+            assert await stream.next() == ("bots", {})
+        finally:
+            stream.response.close()
+
+
 async def test_events_are_in_the_openapi_document(stack) -> None:
     async with aiohttp.ClientSession() as session, session.get(f"{stack['url']}/openapi.json") as response:
         spec = await response.json()

@@ -580,10 +580,12 @@ def test_stop_a_bot_leaving_its_orders_open_then_canceling_them(ui: Ui) -> None:
     while set((now := resting()).values()) != {"canceled"} and time.monotonic() < deadline:
         time.sleep(0.2)
     assert now.keys() == placed.keys() and set(now.values()) == {"canceled"}, now
+    # Deleted elsewhere (the API here; another tab alike): the card goes without a reload.
+    page.evaluate("window.__borsaMarker = 'still here'")
     ui.api("DELETE", f"/bots/{grid['id']}")
-    ui.go("API keys")
-    ui.go("Dashboard")  # deleted outside the page: shown again without it
     expect(card).to_have_count(0)
+    expect(page.locator("section.exchange-group[data-exchange=kraken]")).to_contain_text("1 bot(s)")
+    assert page.evaluate("window.__borsaMarker") == "still here"
 
 
 def test_delete_a_bot_after_confirming(ui: Ui) -> None:

@@ -1,4 +1,5 @@
-"""Live events for the web pages: the signed-in user's bot and order events as server-sent events.
+"""Live events for the web pages: the signed-in user's bot and order events, and changes to their bots, as server-sent
+events.
 
 One NATS subscription per gateway process (taken while anyone listens) fans events out to the listeners of the
 user who owns the bot or the account; ownership is read from Postgres once and remembered, since it never moves.
@@ -25,6 +26,7 @@ from borsa_proto.orders import OrderEvent
 from borsa_proto.subjects import bot_events_filter, order_events_filter
 from borsa_reporting.ingest import bot_of
 
+from ..cache import SUBJECT as BOTS_LIST_CHANGED
 from ..deps import User
 from ..errors import ErrorResponse
 
@@ -94,6 +96,7 @@ class EventHub:
                 self._subs = [
                     await self.nc.subscribe(bot_events_filter(), cb=self._on_bot),
                     await self.nc.subscribe(order_events_filter(), cb=self._on_order),
+                    await self.nc.subscribe(BOTS_LIST_CHANGED, cb=self._on_bots_changed),
                 ]
                 # Shielded: a browser that goes away meanwhile cancels this task, not the flush.
                 await asyncio.shield(self.nc.flush())
@@ -146,6 +149,14 @@ class EventHub:
         except Exception as exc:  # a database hiccup loses one live update, never the subscription
             log.warning("bot event not forwarded", subject=msg.subject, error=type(exc).__name__)
 
+    async def _on_bots_changed(self, msg) -> None:
+        """A user's bots were created, changed or deleted (through any replica, or by a runner): tell their pages."""
+        try:
+            user = UUID(msg.data.decode())
+        except ValueError:
+            return
+        self._deliver(user, "bots", {})
+
     async def _on_order(self, msg) -> None:
         if not self._listeners:
             return
@@ -196,6 +207,8 @@ EVENTS_DOC = """Server-sent events (`text/event-stream`) with the caller's live 
 - `event: order` — an order of one of the caller's API keys was created, updated, filled or canceled:
   `{event_id, kind, exchange, account, bot_id, order: Order, fills: [Fill], timestamp}`; `event_id` identifies
   the event (it may arrive twice).
+- `event: bots` — the caller's bots were created, changed or deleted (from this page, another tab or device, or
+  the API): `{}`; read `GET /bots` again.
 - A comment line `: connected` once the subscription is in place, and `: heartbeat` every 15 s.
 
 Only events of the caller's own bots and API keys are sent. Decimals are strings, times epoch milliseconds."""

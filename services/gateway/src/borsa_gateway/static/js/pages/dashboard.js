@@ -219,7 +219,30 @@ export async function render(main) {
     }, 500);
   }
 
+  // The user's bots changed somewhere (this page, another tab, the API): cards come and go as the list says; the
+  // others are updated in place, so a change made here does not rebuild the page under the keyboard focus.
+  let botsSoon = null;
+  function botsChanged() {
+    botsSoon ??= setTimeout(async () => {
+      botsSoon = null;
+      try {
+        const bots = await get("/bots");
+        const same = bots.length === cards.size && bots.every((b) => cards.get(b.id)?.bot.symbol === b.symbol);
+        if (!same) return await load();
+        for (const bot of bots) {
+          const entry = cards.get(bot.id);
+          entry.bot = bot;
+          setStatus(entry, bot.status, bot.status_reason);
+          entry.el.querySelector("[data-role=params]").textContent = paramSummary(bot.params, entry.quote);
+        }
+      } catch (error) {
+        showAlert(error.message);
+      }
+    }, 300);
+  }
+
   function onEvent(name, data) {
+    if (name === "bots") return botsChanged();
     if (name === "bot") {
       const entry = cards.get(data.bot_id);
       if (!entry) return reloadSoon();
@@ -278,5 +301,6 @@ export async function render(main) {
     stream.close();
     clearInterval(figures);
     clearTimeout(figuresSoon);
+    clearTimeout(botsSoon);
   };
 }

@@ -447,6 +447,9 @@ class OrderDesk:
         previous = self._writes.get(key)
 
         async def write() -> None:
+            # This task starts before the caller's reply is written (it is created on the way to the reply, and
+            # nats-py writes from a task of its own): one turn of the loop first lets the reply go out.
+            await asyncio.sleep(0)
             if previous is not None:
                 await asyncio.wait([previous])
             try:

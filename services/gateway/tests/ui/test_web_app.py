@@ -509,6 +509,34 @@ def test_unrealised_pnl_follows_the_market_without_reloading(ui: Ui) -> None:
     assert page.evaluate("window.__borsaMarker") == "still here"
 
 
+MONEY_CASES = [
+    ("-0.096666248444", "USD", "-0.10 USD"),  # unrealised PnL as reporting computes it
+    ("0", "USD", "0.00 USD"),
+    ("-0.004", "USD", "0.00 USD"),  # no "-0.00"
+    ("1.005", "USDT", "1.01 USDT"),  # half away from zero, on the digits (a float would say 1.00)
+    ("9.995", "USD", "10.00 USD"),
+    ("99.999999999", "BTC", "100 BTC"),  # not a cent quote: 8 places, zeros trimmed
+    ("0.000000015", "BTC", "0.00000002 BTC"),
+    ("-1.23456789012", "ETH", "-1.23456789 ETH"),
+    ("1E-9", "USD", "0.00 USD"),
+]
+
+
+def test_pnl_is_shown_rounded_on_the_decimal_string(ui: Ui) -> None:
+    """The dashboard's money format, run in the browser itself; the card keeps the exact value in its title."""
+    got = ui.page.evaluate(
+        "async (cases) => { const { money } = await import('/static/js/dom.js');"
+        " return cases.map(([value, unit]) => money(value, unit)); }",
+        [[value, unit] for value, unit, _ in MONEY_CASES],
+    )
+    assert got == [want for _, _, want in MONEY_CASES]
+    card = ui.page.locator(f"li.bot[data-bot-id='{ui.state['bot']['id']}']")
+    unrealised = card.locator("[data-role=unrealized]")
+    shown, exact = unrealised.inner_text(), unrealised.get_attribute("title")
+    assert re.fullmatch(r"-?\d+\.\d\d USD", shown), shown
+    assert abs(Decimal(exact.split()[0]) - Decimal(shown.split()[0])) <= Decimal("0.005")
+
+
 async def _sim_orders(sim_url: str, exchange: str) -> list[dict]:
     async with SimAdmin(sim_url) as admin:
         return await admin.orders(exchange)

@@ -122,6 +122,35 @@ export function dec(value, unit) {
   return unit ? `${text} ${unit}` : text;
 }
 
+// Money for reading at a glance (PnL): rounded half away from zero on the decimal string itself, to cents for fiat and
+// stablecoin quotes and to 8 places (trailing zeros trimmed) for the rest. Keep the exact value in a title.
+const CENT_QUOTES = new Set(["USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "USDT", "USDC", "DAI", "FDUSD", "TUSD", "BUSD"]);
+
+export function money(value, unit) {
+  if (value === null || value === undefined || value === "") return "—";
+  const places = CENT_QUOTES.has(unit) ? 2 : 8;
+  let text = roundDecimal(String(value), places);
+  if (places !== 2 && text.includes(".")) text = text.replace(/0+$/, "").replace(/\.$/, "");
+  return unit ? `${text} ${unit}` : text;
+}
+
+export function roundDecimal(text, places) {
+  const match = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
+  if (!match) return Number(text).toFixed(places); // exponent notation: tiny or huge, float is close enough to show
+  const [, sign, whole, fraction = ""] = match;
+  let digits = (whole || "0") + fraction.padEnd(places, "0").slice(0, places);
+  if (fraction.length > places && fraction[places] >= "5") {
+    const d = digits.split("").map(Number);
+    let i = d.length - 1;
+    while (i >= 0 && d[i] === 9) d[i--] = 0;
+    if (i >= 0) d[i] += 1;
+    digits = (i < 0 ? "1" : "") + d.join("");
+  }
+  const int = digits.slice(0, digits.length - places).replace(/^0+(?=\d)/, "") || "0";
+  const body = places ? `${int}.${digits.slice(digits.length - places)}` : int;
+  return sign === "-" && /[1-9]/.test(body) ? `-${body}` : body;
+}
+
 export function pct(rate) {
   if (rate === null || rate === undefined) return "—";
   return `${(Number(rate) * 100).toFixed(2).replace(/\.?0+$/, "")}%`;

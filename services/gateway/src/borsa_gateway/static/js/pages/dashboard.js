@@ -4,7 +4,7 @@
 import { del, get, post, query } from "../api.js";
 import { editDialog } from "../bot_edit.js";
 import { confirmDialog } from "../dialog.js";
-import { announce, badge, clear, dec, exchangeName, field, h, pageHeading, showAlert, time } from "../dom.js";
+import { announce, badge, clear, dec, exchangeName, field, h, money, pageHeading, showAlert, time } from "../dom.js";
 import { connectEvents } from "../events.js";
 import { paramSummary } from "../params.js";
 import { exchanges as loadExchanges } from "../store.js";
@@ -96,9 +96,9 @@ export async function render(main) {
         h("dt", {}, "Position"),
         h("dd", { dataset: { role: "position" } }, dec(row?.position ?? "0", base)),
         h("dt", {}, "Realised PnL"),
-        h("dd", { dataset: { role: "pnl" } }, dec(row?.realized_pnl ?? "0", quote)),
+        h("dd", { dataset: { role: "pnl" }, title: dec(row?.realized_pnl ?? "0", quote) }, money(row?.realized_pnl ?? "0", quote)),
         h("dt", {}, "Unrealised PnL"),
-        h("dd", { dataset: { role: "unrealized" } }, dec(row?.unrealized_pnl ?? "0", quote)),
+        h("dd", { dataset: { role: "unrealized" }, title: dec(row?.unrealized_pnl ?? "0", quote) }, money(row?.unrealized_pnl ?? "0", quote)),
       ),
       h(
         "div",
@@ -248,7 +248,7 @@ export async function render(main) {
       if (!entry) return reloadSoon();
       setStatus(entry, data.status, data.status_reason);
       if (data.position !== undefined) entry.el.querySelector("[data-role=position]").textContent = dec(data.position ?? "0", entry.base);
-      if (data.realized_pnl !== undefined) entry.el.querySelector("[data-role=pnl]").textContent = dec(data.realized_pnl ?? "0", entry.quote);
+      if (data.realized_pnl !== undefined) showMoney(entry, "pnl", data.realized_pnl);
     } else if (name === "order" && data.bot_id) {
       if (!cards.has(data.bot_id)) return reloadSoon();
       for (const fill of data.fills || []) addFill(data.bot_id, { ...fill, side: data.order.side });
@@ -256,11 +256,17 @@ export async function render(main) {
     }
   }
 
+  // PnL rounded for reading, its exact value in the title.
+  function showMoney(entry, role, value) {
+    const el = entry.el.querySelector(`[data-role=${role}]`);
+    el.textContent = money(value ?? "0", entry.quote);
+    el.title = dec(value ?? "0", entry.quote);
+  }
+
   function showFigures(entry, row) {
-    const set = (role, value, unit) => (entry.el.querySelector(`[data-role=${role}]`).textContent = dec(value ?? "0", unit));
-    set("position", row.position, entry.base);
-    set("pnl", row.realized_pnl, entry.quote);
-    set("unrealized", row.unrealized_pnl, entry.quote);
+    entry.el.querySelector("[data-role=position]").textContent = dec(row.position ?? "0", entry.base);
+    showMoney(entry, "pnl", row.realized_pnl);
+    showMoney(entry, "unrealized", row.unrealized_pnl);
   }
 
   async function refreshFigures() {

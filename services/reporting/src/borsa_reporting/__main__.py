@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import sys
@@ -72,6 +73,10 @@ class Reporting:
         await service.start()
         shutdown.on_shutdown(service.stop)
         await self.nc.flush()
+        # What start-up made (modules, clients, pools) lives as long as the process: out of the collector's full
+        # passes, which ingest's allocations (a batch of events, fills and rows) trigger again and again. In the
+        # ingest bench, alternating runs: reporting's CPU 64-68 % -> 61-63 % of a core, 16.9 -> 17.6k fills/s.
+        gc.freeze()
         self.ready = True
         log.info("reporting ready")
         print(f"borsa-reporting ready; ops on http://{s.http_host}:{port}", flush=True)

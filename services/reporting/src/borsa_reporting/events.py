@@ -25,13 +25,14 @@ StatusValue = Literal[tuple(s.value for s in OrderStatus)]  # type: ignore[valid
 
 
 def _structs(money):
-    """The event's classes with `money` as the type of every amount."""
+    """The event's classes with `money` as the type of every amount; not tracked by the cyclic collector (they hold
+    only strings, numbers and each other, so they cannot form a cycle)."""
 
-    class Fee(msgspec.Struct, frozen=True):
+    class Fee(msgspec.Struct, frozen=True, gc=False):
         cost: money
         currency: str
 
-    class Order(msgspec.Struct, frozen=True):
+    class Order(msgspec.Struct, frozen=True, gc=False):
         exchange: str
         account: str
         id: str
@@ -51,7 +52,7 @@ def _structs(money):
         created_at: int
         updated_at: int
 
-    class Fill(msgspec.Struct, frozen=True):
+    class Fill(msgspec.Struct, frozen=True, gc=False):
         trade_id: str
         price: money
         amount: money
@@ -59,7 +60,7 @@ def _structs(money):
         fee_currency: str | None
         timestamp: int
 
-    class OrderEvent(msgspec.Struct, frozen=True):
+    class OrderEvent(msgspec.Struct, frozen=True, gc=False):
         event_id: str
         kind: str
         order: Order

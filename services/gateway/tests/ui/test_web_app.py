@@ -415,6 +415,12 @@ def test_reports_tables_chart_history_and_csv(ui: Ui) -> None:
     expect(page.locator("#summary-symbol tbody tr").first).to_contain_text("BTC/USD")
     chart = page.get_by_role("img", name=re.compile("Cumulative realised PnL"))
     expect(chart.locator("path.series[data-quote=USD]")).to_have_count(1)
+    # Money in cents for a USD quote, every digit in the cell's title (and in the CSV).
+    (kraken,) = [r for r in ui.api("GET", "/reports/summary?group_by=exchange")["rows"] if r["exchange"] == "kraken"]
+    volume = page.locator("#summary-exchange tr[data-exchange=kraken] td.num").nth(2)
+    expect(volume).to_have_text(re.compile(r"^\d+\.\d\d USD$"))
+    assert Decimal(volume.get_attribute("title").split()[0]) == Decimal(kraken["volume"])
+    assert abs(Decimal(volume.inner_text().split()[0]) - Decimal(kraken["volume"])) <= Decimal("0.005")
     ui.shot("07-reports")
 
     # Filters: another exchange's history is empty.

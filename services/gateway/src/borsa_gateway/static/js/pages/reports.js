@@ -1,10 +1,14 @@
 // Reports: summaries per exchange, bot and symbol, the PnL chart, the trade history with filters, CSV download.
 import { download, get, query } from "../api.js";
-import { announce, badge, clear, clearErrors, dec, exchangeName, field, h, pageHeading, showError, time } from "../dom.js";
+import { announce, badge, clear, clearErrors, dec, exchangeName, field, h, money, pageHeading, showError, time } from "../dom.js";
 import { pnlChart } from "../chart.js";
 import { exchanges as loadExchanges } from "../store.js";
 
 const PAGE = 50;
+
+// Money rounded for reading (cents for fiat and stablecoin quotes), the exact value in the cell's title; the CSV keeps
+// every digit.
+const moneyCell = (value, unit) => h("td", { class: "num", title: dec(value, unit) }, money(value, unit));
 const GROUPS = [
   ["exchange", "By exchange"],
   ["bot", "By bot"],
@@ -83,8 +87,8 @@ export async function render(main) {
           h("td", { class: `side-${t.side}` }, t.side),
           h("td", { class: "num" }, dec(t.amount)),
           h("td", { class: "num" }, dec(t.price, quote)),
-          h("td", { class: "num" }, t.fee_cost ? dec(t.fee_cost, t.fee_currency) : "—"),
-          h("td", { class: "num" }, dec(t.realized_pnl, quote)),
+          t.fee_cost ? moneyCell(t.fee_cost, t.fee_currency) : h("td", { class: "num" }, "—"),
+          moneyCell(t.realized_pnl, quote),
           h("td", {}, botName(t.bot_id)),
         ),
       );
@@ -118,10 +122,10 @@ export async function render(main) {
                     group === "exchange" ? null : h("td", {}, badge(r.exchange, exchanges)),
                     h("td", { class: "num" }, String(r.orders)),
                     h("td", { class: "num" }, String(r.fills)),
-                    h("td", { class: "num" }, dec(r.volume, r.quote)),
-                    h("td", { class: "num" }, dec(r.fees, r.quote)),
-                    h("td", { class: "num" }, dec(r.realized_pnl, r.quote)),
-                    h("td", { class: "num" }, dec(r.unrealized_pnl, r.quote)),
+                    moneyCell(r.volume, r.quote),
+                    moneyCell(r.fees, r.quote),
+                    moneyCell(r.realized_pnl, r.quote),
+                    moneyCell(r.unrealized_pnl, r.quote),
                     h("td", { class: "num" }, r.position === null ? "—" : dec(r.position)),
                   ),
                 )

@@ -231,6 +231,23 @@ async def round_trips(direct: Direct, bus: Bus, price: Decimal, connector, sampl
     return row
 
 
+ECHO_PROCESS = """
+import asyncio, sys
+import nats
+
+async def main():
+    nc = await nats.connect(sys.argv[1])
+    async def echo(msg):
+        await msg.respond(msg.data)
+    await nc.subscribe("bench.echo.process", cb=echo)
+    await nc.flush()
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+
 async def floors(nc, dsn: str, n: int = 1000) -> dict:
     """What one hop costs on this machine, for reading the added latency: a NATS request/reply between two
     connections of this process, and one statement through an asyncpg pool as the connector's stores use it (the
@@ -250,6 +267,18 @@ async def floors(nc, dsn: str, n: int = 1000) -> dict:
         payload = b"x" * 300
         lat = [await timed(lambda: nc.request("bench.echo", payload, timeout=5)) for _ in range(n + 100)][100:]
         out["nats_p50"] = percentile(lat, 50) * 1000
+        # The same with the responder in a process of its own, as the connector is: what any request to another
+        # process costs here, whatever that process does with it.
+        echo = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", ECHO_PROCESS, nc.connected_url.geturl(), stdout=asyncio.subprocess.PIPE
+        )
+        try:
+            await asyncio.wait_for(echo.stdout.readline(), 30)
+            lat = [await timed(lambda: nc.request("bench.echo.process", payload, timeout=5)) for _ in range(n + 100)]
+            out["nats_process_p50"] = percentile(lat[100:], 50) * 1000
+        finally:
+            echo.kill()
+            await echo.wait()
 
         async def no_reset(_connection) -> None:
             pass
@@ -592,7 +621,9 @@ def tables(result: dict, args: argparse.Namespace) -> str:
             "requests `order.create` then `order.cancel` (Postgres record before the send, JetStream event, "
             f"tracking). At most {args.budget:g} s of samples. Goal on the round trip: added p50 at most "
             f"{GOAL_P50_MS:g} ms, added p99 at most {GOAL_P99_MS:g} ms. Floors measured in the same run: a NATS "
-            f"request/reply between two connections of the bench process, p50 {args.floors['nats_p50']:.2f} ms; one "
+            f"request/reply between two connections of the bench process, p50 {args.floors['nats_p50']:.2f} ms, and "
+            f"to a bare echo responder in a process of its own, p50 {args.floors['nats_process_p50']:.2f} ms (a pair's "
+            f"two requests to the connector cost at least twice that, before any work); one "
             f"Postgres statement through an asyncpg pool, p50 {args.floors['pg_p50']:.2f} ms "
             f"({args.floors['pg_noreset_p50']:.2f} ms when the pool skips its reset query on release).",
             "",

@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -59,6 +60,13 @@ class Ui:
                 return
         expect(listed).to_be_visible()
 
+    def sim(self, call: Callable[[SimAdmin], Awaitable[Any]]) -> Any:
+        """`call(admin)` against the platform's simulator, e.g. `ui.sim(lambda admin: admin.orders("kraken"))`."""
+        return run_async(_with_admin(self.platform.sim_url, call))
+
+    def price(self, exchange: str, symbol: str) -> Decimal:
+        return Decimal(self.sim(lambda admin: admin.prices(exchange))[symbol])
+
     def api(self, method: str, path: str, body: dict | None = None) -> Any:
         """The API as the signed-in user, with the token the page keeps in sessionStorage."""
         token = self.page.evaluate("sessionStorage.getItem('borsa.token')")
@@ -70,6 +78,11 @@ class Ui:
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
+
+
+async def _with_admin(sim_url: str, call: Callable[[SimAdmin], Awaitable[Any]]) -> Any:
+    async with SimAdmin(sim_url) as admin:
+        return await call(admin)
 
 
 async def _sim_accounts(sim_url: str) -> dict[str, dict]:
@@ -486,11 +499,6 @@ def test_edit_a_bots_params_from_the_dashboard(ui: Ui) -> None:
     expect(edit).to_be_focused()
 
 
-async def _set_sim_price(sim_url: str, exchange: str, symbol: str, price: Decimal) -> None:
-    async with SimAdmin(sim_url) as admin:
-        await admin.set_price(exchange, symbol, price)
-
-
 def test_unrealised_pnl_follows_the_market_without_reloading(ui: Ui) -> None:
     page, bot = ui.page, ui.state["bot"]
     ui.go("API keys")
@@ -499,8 +507,8 @@ def test_unrealised_pnl_follows_the_market_without_reloading(ui: Ui) -> None:
     position = Decimal(card.locator("[data-role=position]").inner_text().split()[0])
     assert position > 0  # the DCA bot's first buy
     page.evaluate("window.__borsaMarker = 'still here'")
-    price = run_async(_sim_price(ui.platform.sim_url, "kraken", "BTC/USD"))
-    run_async(_set_sim_price(ui.platform.sim_url, "kraken", "BTC/USD", price * 2))
+    price = ui.price("kraken", "BTC/USD")
+    ui.sim(lambda admin: admin.set_price("kraken", "BTC/USD", price * 2))
     # Bought near `price`, now worth about twice as much: about position x price up, shown within a refresh.
     unrealised = card.locator("[data-role=unrealized]")
     floor = position * price / 2
@@ -543,20 +551,10 @@ def test_pnl_is_shown_rounded_on_the_decimal_string(ui: Ui) -> None:
     assert abs(Decimal(exact.split()[0]) - Decimal(shown.split()[0])) <= Decimal("0.005")
 
 
-async def _sim_orders(sim_url: str, exchange: str) -> list[dict]:
-    async with SimAdmin(sim_url) as admin:
-        return await admin.orders(exchange)
-
-
-async def _sim_price(sim_url: str, exchange: str, symbol: str) -> Decimal:
-    async with SimAdmin(sim_url) as admin:
-        return Decimal((await admin.prices(exchange))[symbol])
-
-
 def test_stop_a_bot_leaving_its_orders_open_then_canceling_them(ui: Ui) -> None:
     page = ui.page
-    price = run_async(_sim_price(ui.platform.sim_url, "kraken", "BTC/USD"))
-    before = {o["id"] for o in run_async(_sim_orders(ui.platform.sim_url, "kraken"))}
+    price = ui.price("kraken", "BTC/USD")
+    before = {o["id"] for o in ui.sim(lambda admin: admin.orders("kraken"))}
     grid = ui.api(
         "POST",
         "/bots",
@@ -568,7 +566,7 @@ def test_stop_a_bot_leaving_its_orders_open_then_canceling_them(ui: Ui) -> None:
 
     def resting() -> dict[str, str]:
         """The grid's limit orders at the simulator, by id: their status."""
-        orders = run_async(_sim_orders(ui.platform.sim_url, "kraken"))
+        orders = ui.sim(lambda admin: admin.orders("kraken"))
         return {o["id"]: o["status"] for o in orders if o["id"] not in before and o["type"] == "limit"}
 
     deadline = time.monotonic() + 30

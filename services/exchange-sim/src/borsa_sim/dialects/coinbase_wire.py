@@ -232,16 +232,23 @@ def product_json(spec: MarketSpec, ticker: dict, names: dict[str, str]) -> dict:
     }
 
 
+def completion(order: Order) -> Decimal:
+    """How much of the order is done, in percent (of its quote size for a market buy sized in quote)."""
+    if order.quote_amount is not None:
+        done = order.cost / order.quote_amount * 100 if order.quote_amount else ZERO
+    else:
+        done = order.filled / order.amount * 100 if order.amount else ZERO
+    return min(done, Decimal(100))
+
+
+def value_after_fees(order: Order) -> Decimal:
+    """What the fills came to with the fees: paid on top for a buy, taken off for a sell."""
+    return order.cost + order.fee if order.side == "buy" else order.cost - order.fee
+
+
 def order_json(order: Order, user_id: str) -> dict:
     spec = order.spec
-    buy = order.side == "buy"
     filled_value = order.cost
-    after_fees = filled_value + order.fee if buy else filled_value - order.fee
-    base_total = order.amount if order.amount is not None else None
-    if order.quote_amount is not None:
-        completion = order.cost / order.quote_amount * 100 if order.quote_amount else ZERO
-    else:
-        completion = order.filled / base_total * 100 if base_total else ZERO
     return {
         "order_id": order.id,
         "product_id": spec.market_id,
@@ -252,7 +259,7 @@ def order_json(order: Order, user_id: str) -> dict:
         "status": STATUSES[order.status],
         "time_in_force": TIME_IN_FORCE.get(order.time_in_force, "GOOD_UNTIL_CANCELLED"),
         "created_time": iso(order.created_ms),
-        "completion_percentage": min(completion, Decimal(100)).quantize(Decimal("0.01")),
+        "completion_percentage": completion(order).quantize(Decimal("0.01")),
         "filled_size": order.filled,
         "average_filled_price": order.average if order.average else "0",
         "fee": "",
@@ -262,7 +269,7 @@ def order_json(order: Order, user_id: str) -> dict:
         "size_in_quote": order.quote_amount is not None,
         "total_fees": order.fee,
         "size_inclusive_of_fees": False,
-        "total_value_after_fees": after_fees,
+        "total_value_after_fees": value_after_fees(order),
         "trigger_status": "INVALID_ORDER_TYPE",
         "order_type": order.type.upper(),
         "reject_reason": "REJECT_REASON_UNSPECIFIED",

@@ -169,17 +169,11 @@ def _now_iso() -> str:
 
 def _order(order: Order) -> dict:
     """An order as the user channel shows it (fields of the docs' User Channel table)."""
-    buy = order.side == "buy"
-    after_fees = order.cost + order.fee if buy else order.cost - order.fee
-    if order.quote_amount is not None:
-        completion = order.cost / order.quote_amount * 100 if order.quote_amount else 0
-    else:
-        completion = order.filled / order.amount * 100 if order.amount else 0
     return {
         "avg_price": dec_str(order.average) if order.average else "0",
         "cancel_reason": "User requested cancel" if order.status == "canceled" else "",
         "client_order_id": order.client_order_id or "",
-        "completion_percentage": dec_str(min(completion, 100)),
+        "completion_percentage": dec_str(wire.completion(order)),
         "contract_expiry_type": "UNKNOWN_CONTRACT_EXPIRY_TYPE",
         "cumulative_quantity": dec_str(order.filled),
         "filled_value": dec_str(order.cost),
@@ -200,7 +194,7 @@ def _order(order: Order) -> dict:
         "stop_price": "",
         "time_in_force": wire.TIME_IN_FORCE.get(order.time_in_force, "GOOD_UNTIL_CANCELLED"),
         "total_fees": dec_str(order.fee),
-        "total_value_after_fees": dec_str(after_fees),
+        "total_value_after_fees": dec_str(wire.value_after_fees(order)),
         "trigger_status": "INVALID_ORDER_TYPE",
         "creation_time": wire.iso(order.created_ms),
         "end_time": "0001-01-01T00:00:00Z" if order.is_open else wire.iso(order.updated_ms),

@@ -134,7 +134,7 @@ export function money(value, unit) {
   return unit ? `${text} ${unit}` : text;
 }
 
-export function roundDecimal(text, places) {
+function roundDecimal(text, places) {
   const match = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
   if (!match) return Number(text).toFixed(places); // exponent notation: tiny or huge, float is close enough to show
   const [, sign, whole, fraction = ""] = match;

@@ -16,6 +16,19 @@ const FIGURES_EVERY_MS = 10_000;
 const FIGURES_AFTER_FILL_MS = 1_000;
 const STATE_TEXT = { connecting: "Live updates: connecting…", live: "Live updates: on", offline: "Live updates: reconnecting…" };
 
+// `fn` once, `ms` after the first of any number of calls: a burst of events reads the server once.
+function soon(fn, ms) {
+  let timer = null;
+  const call = () => {
+    timer ??= setTimeout(() => {
+      timer = null;
+      fn();
+    }, ms);
+  };
+  call.cancel = () => clearTimeout(timer);
+  return call;
+}
+
 const sides = (symbol) => {
   const [base, quote] = symbol.split("/");
   return { base, quote: (quote || "").split(":")[0] };
@@ -94,11 +107,11 @@ export async function render(main) {
         "dl",
         { class: "facts" },
         h("dt", {}, "Position"),
-        h("dd", { dataset: { role: "position" } }, dec(row?.position ?? "0", base)),
+        h("dd", { dataset: { role: "position" } }),
         h("dt", {}, "Realised PnL"),
-        h("dd", { dataset: { role: "pnl" }, title: dec(row?.realized_pnl ?? "0", quote) }, money(row?.realized_pnl ?? "0", quote)),
+        h("dd", { dataset: { role: "pnl" } }),
         h("dt", {}, "Unrealised PnL"),
-        h("dd", { dataset: { role: "unrealized" }, title: dec(row?.unrealized_pnl ?? "0", quote) }, money(row?.unrealized_pnl ?? "0", quote)),
+        h("dd", { dataset: { role: "unrealized" } }),
       ),
       h(
         "div",
@@ -116,6 +129,7 @@ export async function render(main) {
     el.querySelector("[data-role=edit]").addEventListener("click", () => editor.open(entry.bot).catch((e) => showAlert(e.message)));
     el.querySelector("[data-role=delete]").addEventListener("click", () => remove(entry));
     setStatus(entry, bot.status, bot.status_reason);
+    showFigures(entry, row ?? {});
     return el;
   }
 
@@ -160,7 +174,7 @@ export async function render(main) {
   function saved(bot) {
     const entry = cards.get(bot.id);
     if (!entry || entry.bot.symbol !== bot.symbol) {
-      reloadSoon(); // another market: another card, maybe in another place
+      botsChanged(); // another market: another card, maybe in another place
     } else {
       entry.bot = bot;
       entry.el.querySelector("[data-role=params]").textContent = paramSummary(bot.params, entry.quote);
@@ -211,46 +225,31 @@ export async function render(main) {
     if (fresh) announce(`${entry.bot.symbol} on ${exchangeName(entry.bot.exchange, exchanges)}: ${fill.side} ${dec(fill.amount, entry.base)} at ${dec(fill.price, entry.quote)}`);
   }
 
-  let reloading = null;
-  function reloadSoon() {
-    reloading ??= setTimeout(() => {
-      reloading = null;
-      load().catch((e) => showAlert(e.message));
-    }, 500);
-  }
-
   // The user's bots changed somewhere (this page, another tab, the API): cards come and go as the list says; the
   // others are updated in place, so a change made here does not rebuild the page under the keyboard focus.
-  let botsSoon = null;
-  function botsChanged() {
-    botsSoon ??= setTimeout(async () => {
-      botsSoon = null;
-      try {
-        const bots = await get("/bots");
-        const same = bots.length === cards.size && bots.every((b) => cards.get(b.id)?.bot.symbol === b.symbol);
-        if (!same) return await load();
-        for (const bot of bots) {
-          const entry = cards.get(bot.id);
-          entry.bot = bot;
-          setStatus(entry, bot.status, bot.status_reason);
-          entry.el.querySelector("[data-role=params]").textContent = paramSummary(bot.params, entry.quote);
-        }
-      } catch (error) {
-        showAlert(error.message);
-      }
-    }, 300);
+  async function syncBots() {
+    const bots = await get("/bots");
+    const same = bots.length === cards.size && bots.every((b) => cards.get(b.id)?.bot.symbol === b.symbol);
+    if (!same) return load();
+    for (const bot of bots) {
+      const entry = cards.get(bot.id);
+      entry.bot = bot;
+      setStatus(entry, bot.status, bot.status_reason);
+      entry.el.querySelector("[data-role=params]").textContent = paramSummary(bot.params, entry.quote);
+    }
   }
+  const botsChanged = soon(() => syncBots().catch((e) => showAlert(e.message)), 300);
 
   function onEvent(name, data) {
     if (name === "bots") return botsChanged();
     if (name === "bot") {
       const entry = cards.get(data.bot_id);
-      if (!entry) return reloadSoon();
+      if (!entry) return botsChanged();
       setStatus(entry, data.status, data.status_reason);
       if (data.position !== undefined) entry.el.querySelector("[data-role=position]").textContent = dec(data.position ?? "0", entry.base);
       if (data.realized_pnl !== undefined) showMoney(entry, "pnl", data.realized_pnl);
     } else if (name === "order" && data.bot_id) {
-      if (!cards.has(data.bot_id)) return reloadSoon();
+      if (!cards.has(data.bot_id)) return botsChanged();
       for (const fill of data.fills || []) addFill(data.bot_id, { ...fill, side: data.order.side });
       if (data.fills?.length) refreshFiguresSoon();
     }
@@ -277,13 +276,7 @@ export async function render(main) {
     }
   }
 
-  let figuresSoon = null;
-  function refreshFiguresSoon() {
-    figuresSoon ??= setTimeout(() => {
-      figuresSoon = null;
-      refreshFigures().catch(() => {}); // the next round tries again
-    }, FIGURES_AFTER_FILL_MS);
-  }
+  const refreshFiguresSoon = soon(() => refreshFigures().catch(() => {}), FIGURES_AFTER_FILL_MS); // next round retries
 
   function applyFilter() {
     for (const section of groups.querySelectorAll(".exchange-group")) section.hidden = !!filter.value && section.dataset.exchange !== filter.value;
@@ -306,7 +299,7 @@ export async function render(main) {
   return () => {
     stream.close();
     clearInterval(figures);
-    clearTimeout(figuresSoon);
-    clearTimeout(botsSoon);
+    refreshFiguresSoon.cancel();
+    botsChanged.cancel();
   };
 }

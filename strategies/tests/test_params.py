@@ -54,6 +54,15 @@ def test_params_json_keeps_decimal_strings_and_leaves_out_unset_ones() -> None:
     assert params_json(parsed) == {"quote_amount": "10.50", "interval_seconds": 60}
 
 
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [("0.0000005", "0.0000005"), ("5e-7", "0.0000005"), ("1E+1", "10"), ("0.00000001000", "0.00000001000")],
+)
+def test_params_json_writes_decimals_in_positional_notation(given: str, stored: str) -> None:
+    grid = parse_params("grid", {"low": given, "high": "100", "levels": 5, "quote_per_level": given})
+    assert params_json(grid) == {"low": stored, "high": "100", "levels": 5, "quote_per_level": stored}
+
+
 def test_check_against_market_says_the_minimum_in_the_quote_currency(markets: dict[str, MarketRules]) -> None:
     dca = parse_params("dca", {**DCA, "quote_amount": "0.05"})
     code, field, message = problem(check_against_market, dca, markets["kucoin"], D("60000"), "kucoin")
@@ -112,3 +121,25 @@ def test_schema_is_the_json_schema_of_the_params() -> None:
     assert "take_profit_pct" in schema("dca")["properties"]
     assert schema("sma_cross")["properties"]["timeframe"]["pattern"] == "^[0-9]+[mhdw]$"
     assert borsa_strategies.schema is schema
+
+
+def test_grid_levels_closer_than_the_price_step_are_refused(markets: dict[str, MarketRules]) -> None:
+    grid = parse_params("grid", {"low": "100", "high": "100.3", "levels": 5, "quote_per_level": "50"})
+    code, field, message = problem(check_against_market, grid, markets["kucoin"], D("100.1"), "kucoin")
+    assert (code, field) == ("invalid_order", "params.levels")
+    assert message == (
+        "5 levels between 100 and 100.3 are closer than kucoin's price step of 0.1 USDT for BTC/USDT: "
+        "at most 4 levels fit"
+    )
+    four = parse_params("grid", {"low": "100", "high": "100.3", "levels": 4, "quote_per_level": "50"})
+    check_against_market(four, markets["kucoin"], D("100.1"), "kucoin")
+
+
+def test_an_order_smaller_than_one_amount_step_is_refused_where_no_minimum_amount_is_set() -> None:
+    whole_units = MarketRules("DOT/EUR", "DOT", "EUR", amount_step=D("1"), price_step=D("0.001"))
+    dca = parse_params("dca", {**DCA, "quote_amount": "5"})
+    code, field, message = problem(check_against_market, dca, whole_units, D("6.5"), "bitvavo")
+    assert (code, field) == ("invalid_order", "params.quote_amount")
+    assert message == "each order of 5 EUR buys less than bitvavo's amount step of 1 DOT for DOT/EUR at 6.5"
+    check_against_market(parse_params("dca", {**DCA, "quote_amount": "7"}), whole_units, D("6.5"), "bitvavo")
+    check_against_market(dca, whole_units, None, "bitvavo")  # no price yet: nothing to divide by

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from .base import Action, Context, MarketRules, OrderUpdate, Place, Strategy, Tick
-from .params import GridParams
+from .params import GridParams, grid_levels
 
 
 def buy_key(level: int) -> str:
@@ -58,8 +58,7 @@ class GridStrategy(Strategy):
 
     def levels(self, rules: MarketRules) -> list[Decimal]:
         """The level prices from low to high, each on the tick."""
-        low, high, n = self.params.low, self.params.high, self.params.levels
-        return [rules.price(low + i * (high - low) / (n - 1)) for i in range(n)]
+        return grid_levels(self.params, rules)
 
     def on_start(self, ctx: Context) -> list[Action]:
         return self._missing(ctx) if self.started else self._first_buys(ctx, ctx.price)

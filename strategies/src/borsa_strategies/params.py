@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from borsa_proto import BadMessage, convert
+from borsa_proto import BadMessage, convert, to_builtins
 from borsa_proto.money import DecimalStr
 
 from .base import MarketRules, ParamsProblem
@@ -68,8 +68,9 @@ def _check_values(p: msgspec.Struct) -> None:
 
 
 def params_json(params: msgspec.Struct) -> dict:
-    """Params as stored and shown: decimal strings, unset optional ones left out."""
-    return {k: v for k, v in msgspec.to_builtins(params, enc_hook=str).items() if v is not None}
+    """Params as stored and shown: decimal strings in positional notation as on the bus ("0.0000005", never
+    "5E-7"), unset optional ones left out."""
+    return {k: v for k, v in to_builtins(params).items() if v is not None}
 
 
 def check_against_market(params: msgspec.Struct, rules: MarketRules, price: Decimal | None, exchange: str) -> None:
@@ -82,8 +83,28 @@ def check_against_market(params: msgspec.Struct, rules: MarketRules, price: Deci
         orders.append(("params.quote_per_level", params.quote_per_level, params.low))
         for name, value in (("params.low", params.low), ("params.high", params.high)):
             _check_price(name, value, rules, exchange)
+        _check_levels(params, rules, exchange)
     for field, quote_amount, at_price in orders:
         _check_order(field, quote_amount, at_price, rules, exchange)
+
+
+def grid_levels(params: GridParams, rules: MarketRules) -> list[Decimal]:
+    """A grid's level prices from low to high, evenly spaced, each on the market's tick."""
+    low, high, n = params.low, params.high, params.levels
+    return [rules.price(low + i * (high - low) / (n - 1)) for i in range(n)]
+
+
+def _check_levels(params: GridParams, rules: MarketRules, exchange: str) -> None:
+    """Levels closer than the price tick would round onto each other: two orders at one price."""
+    levels = grid_levels(params, rules)
+    if len(set(levels)) < len(levels):
+        fit = int((params.high - params.low) / rules.price_step) + 1
+        raise ParamsProblem(
+            "invalid_order",
+            "params.levels",
+            f"{params.levels} levels between {params.low} and {params.high} are closer than {exchange}'s price step "
+            f"of {rules.price_step} {rules.quote} for {rules.symbol}: at most {fit} levels fit",
+        )
 
 
 def _check_price(field: str, value: Decimal, rules: MarketRules, exchange: str) -> None:
@@ -108,6 +129,13 @@ def _check_order(
             f"minimum order value of {minimum} {rules.quote} for {rules.symbol}",
         )
     min_amount = rules.min_amount
+    if at_price and not min_amount and rules.amount(quote_amount / at_price) <= 0:
+        raise ParamsProblem(
+            "invalid_order",
+            field,
+            f"each order of {quote_amount} {rules.quote} buys less than {exchange}'s amount step of "
+            f"{rules.amount_step} {rules.base} for {rules.symbol} at {at_price}",
+        )
     if at_price and min_amount and quote_amount / at_price < min_amount:
         needed = (min_amount * at_price).quantize(rules.price_step)
         raise ParamsProblem(

@@ -140,6 +140,22 @@ def test_exceptions_are_rendered_and_redacted() -> None:
     assert "pa55" not in out.getvalue()
 
 
+@pytest.mark.parametrize("stream", [Tty, io.StringIO], ids=["terminal", "file"])
+def test_exceptions_are_redacted_on_the_console_too(stream) -> None:
+    out = stream()
+    configure_logging("gateway", "info", "console", stream=out)
+    try:
+        raise ConnectionError("cannot reach postgresql://borsa:pa55@db/borsa")
+    except ConnectionError:
+        get_logger().exception("database down")
+        logging.getLogger("asyncpg").exception("pool lost")
+    text = out.getvalue()
+    assert "database down" in text and "pool lost" in text
+    assert text.count("ConnectionError") >= 2  # both tracebacks are there
+    assert "pa55" not in text
+    assert f"postgresql://borsa:{MASK}@db/borsa" in text
+
+
 def test_standard_library_logs_share_the_format() -> None:
     out = io.StringIO()
     configure_logging("reporting", "warning", "json", stream=out)

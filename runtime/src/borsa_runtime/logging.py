@@ -53,15 +53,15 @@ def configure_logging(
         _add_service(service),
         structlog.processors.StackInfoRenderer(),
     ]
+    # Tracebacks become text before redaction, in both formats, so a URL password inside an exception message is
+    # masked too (the console renderer would otherwise format the exception itself, after redaction).
+    shared += [structlog.processors.format_exc_info, redact_secrets]
     renderer: Processor
     if as_json:
-        # Before redaction, so a URL password inside an exception message is masked too.
-        shared.append(structlog.processors.format_exc_info)
         # default=str writes a Decimal as its exact digits rather than its repr.
         renderer = structlog.processors.JSONRenderer(default=str)
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
-    shared.append(redact_secrets)
 
     structlog.configure(
         processors=[*shared, renderer],

@@ -45,6 +45,17 @@ def test_convert_from_builtins_applies_the_same_rules() -> None:
         p.convert({"cost": 0.5, "currency": "USD"}, p.Fee)
 
 
+def test_market_limits_always_have_both_bounds() -> None:
+    limits = p.Limits(cost=p.MinMax(min=Decimal("5")))
+    assert p.to_builtins(limits) == {
+        "amount": {"min": None, "max": None},
+        "cost": {"min": "5", "max": None},
+        "price": {"min": None, "max": None},
+    }
+    assert p.decode(p.encode(limits), p.Limits) == limits
+    assert p.decode(b'{"cost": {"min": "5"}}', p.Limits) == limits  # older writers left them out
+
+
 def test_json_schema_describes_money_as_strings() -> None:
     schema = p.json_schema(p.Fee)
     fee = schema["$defs"]["Fee"]

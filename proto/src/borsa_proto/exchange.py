@@ -50,7 +50,9 @@ class Precision(Message):
     price: DecimalStr
 
 
-class MinMax(Message):
+class MinMax(Message, omit_defaults=False):
+    """A bound the exchange does not set is null, written out: `{"min": "5", "max": null}` (DESIGN section 2)."""
+
     min: DecimalStr | None = None
     max: DecimalStr | None = None
 

@@ -256,6 +256,26 @@ async def test_an_order_accepted_behind_an_error_is_found_not_placed_twice(nc, d
     assert [str(o["id"]) for o in placed] == [order.id]
 
 
+@pytest.mark.parametrize("exchange", ["binance", "kraken"])  # a lookup by client id, and a scan of the listings
+async def test_a_create_refused_after_an_unanswered_attempt_leaves_no_claim_behind(nc, db, admin, exchange):
+    """The first send never reached the exchange (no answer); the retry takes the claim over, the exchange refuses
+    it, and the claim is released: nothing left for order tracking to chase, and the id can be sent afresh."""
+    account, sim_account = await new_account(admin, db, exchange, quote="10")
+    method, path = CREATE_PATHS[exchange]
+    await admin.add_fault(exchange=exchange, endpoint=path, method=method, timeout=True, count=1)
+    price = (await last_price(nc, exchange)) * Decimal("0.9")
+    fields = {"account": account, "client_order_id": cid(), "side": "buy", "type": "limit", "amount": Decimal("1")}
+    with pytest.raises(E.BorsaError) as unanswered:
+        await create(nc, exchange, price=price, **fields)
+    assert unanswered.value.retryable, unanswered.value
+    claims = "SELECT state, attempt FROM connector_orders WHERE account_id = $1"
+    assert [tuple(r) for r in await db.fetch(claims, uuid.UUID(account))] == [("sending", 1)]
+    with pytest.raises(E.InsufficientFunds):
+        await create(nc, exchange, price=price, **fields)
+    assert await db.fetch(claims, uuid.UUID(account)) == []
+    assert await sim_orders(admin, exchange, sim_account) == []
+
+
 # -- errors -------------------------------------------------------------------------------------------------------
 async def test_an_order_below_the_minimum_is_refused_without_calling_the_exchange(nc, db, admin):
     account, _ = await new_account(admin, db, "kraken")

@@ -3,18 +3,23 @@ and order events whose ids depend on their content only."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 from decimal import Decimal
+from types import SimpleNamespace
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from borsa_connector import orders
 from borsa_connector.exchanges.ccxt_api import DEFAULT_QUIRKS
 from borsa_connector.exchanges.registry import resolve_exchange
+from borsa_connector.order_store import Claim
 from borsa_connector.orders import fills_from_trades, fit_client_order_id, order_from_ccxt
 from borsa_connector.tracker import event_id, kind_of, mark_of
 from borsa_proto.exchange import Limits, Market, MinMax, Precision
-from borsa_proto.orders import Fill
+from borsa_proto.orders import Fill, Order
+from borsa_runtime import errors as E
 
 MARKET = Market(
     symbol="BTC/USD",
@@ -137,3 +142,126 @@ def test_an_event_id_depends_on_the_change_only() -> None:
     assert event_id(partly, [fill]) == event_id(partly, [fill])
     assert len({event_id(open_order, []), event_id(partly, [fill]), event_id(done, []), event_id(done, [fill])}) == 4
     assert mark_of(done) == "closed:1"
+
+
+# -- a refused send taken over from a sender that is gone --------------------------------------------------------
+class _Budgets:
+    def check(self, account: str) -> None:
+        pass
+
+
+class _Api:
+    """What OrderDesk._send asks of the exchange API: Kraken's quirks, no budget waits, no key lock."""
+
+    def __init__(self) -> None:
+        self.id = "kraken"
+        self.q = {"client_order_id_param": "cl_ord_id", "fetch_order_by_client_id": False}
+        self.budgets = _Budgets()
+
+    @contextlib.asynccontextmanager
+    async def key_calling(self, client):
+        yield
+
+    async def prepare_trading(self, client) -> None:
+        pass
+
+
+class _Kraken:
+    """Refuses the create as Kraken refuses a client id already open; its listing shows the order only later."""
+
+    paper = False
+
+    def __init__(self, visible_after: int) -> None:
+        self.listings = 0
+        self.visible_after = visible_after
+        self.creates = 0
+
+    async def create_order(self, *args) -> dict:
+        self.creates += 1
+        raise E.InvalidOrder("EOrder:Invalid order", exchange="kraken")
+
+    async def fetch_open_orders(self, symbol: str) -> list[dict]:
+        self.listings += 1
+        if self.listings < self.visible_after:
+            return []
+        return [{"id": "OQCLML-BW3P3-BUCMWZ", "clientOrderId": "bot-1", "status": "open", "amount": 0.01,
+                 "filled": 0.0, "price": 50000.1, "timestamp": 1700000000000}]  # fmt: skip
+
+    async def fetch_closed_orders(self, symbol: str) -> list[dict]:
+        return []
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.released: list[Claim] = []
+        self.recorded: list[Order] = []
+
+    async def release(self, claim: Claim) -> None:
+        self.released.append(claim)
+
+    async def record(self, order: Order, published: str | None = None) -> None:
+        self.recorded.append(order)
+
+
+def _claim(attempt: int) -> Claim:
+    return Claim(
+        exchange="kraken",
+        account="acc",
+        client_order_id="bot-1",
+        sent_client_order_id="bot-1",
+        symbol="BTC/USD",
+        market_id="XXBTZUSD",
+        side="buy",
+        type="limit",
+        amount=Decimal("0.01"),
+        price=Decimal("50000.1"),
+        state="sending",
+        order_id=None,
+        status=None,
+        filled=Decimal(0),
+        published=None,
+        last_order=None,
+        error=None,
+        attempt=attempt,
+        claimed_by="this-instance",
+        age_seconds=0.0,
+    )
+
+
+async def _send(attempt: int, client: _Kraken, monkeypatch) -> tuple[_Store, Order | E.BorsaError]:
+    monkeypatch.setattr(orders, "LOOKUP_DELAYS", (0.0, 0.0, 0.0))
+    store = _Store()
+    desk = orders.OrderDesk(_Api(), accounts=None, store=store)
+    try:
+        outcome = await desk._send(SimpleNamespace(client=client), MARKET, _claim(attempt), None)
+    except E.BorsaError as error:
+        outcome = error
+    await desk.drain()
+    return store, outcome
+
+
+async def test_a_refused_send_taken_over_finds_the_order_its_gone_sender_placed(monkeypatch) -> None:
+    """The first sender's create reached Kraken after the taker's lookup: the taker's send is refused as a repeated
+    client id, and the order is found and adopted instead of its claim being forgotten (an untracked order)."""
+    client = _Kraken(visible_after=2)  # the lookup before the send saw nothing; the one after the refusal does
+    client.listings = 1
+    store, outcome = await _send(2, client, monkeypatch)
+    assert isinstance(outcome, Order), outcome
+    assert (outcome.id, outcome.client_order_id, outcome.status) == ("OQCLML-BW3P3-BUCMWZ", "bot-1", "open")
+    assert store.released == [] and [o.id for o in store.recorded] == [outcome.id]
+    assert client.creates == 1
+
+
+async def test_a_refused_first_send_is_released_without_a_lookup(monkeypatch) -> None:
+    client = _Kraken(visible_after=1)
+    store, outcome = await _send(1, client, monkeypatch)
+    assert isinstance(outcome, E.InvalidOrder)
+    assert [c.attempt for c in store.released] == [1] and client.listings == 0
+
+
+async def test_a_refused_send_taken_over_is_released_when_the_order_is_not_there(monkeypatch) -> None:
+    client = _Kraken(visible_after=99)
+    store, outcome = await _send(3, client, monkeypatch)
+    assert isinstance(outcome, E.InvalidOrder)
+    assert [c.attempt for c in store.released] == [3]  # the attempt this sender holds, so the release applies
+    assert client.listings == len(orders.LOOKUP_DELAYS)

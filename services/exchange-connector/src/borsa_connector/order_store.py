@@ -227,12 +227,13 @@ class OrderStore:
         )
         return {r["sent_client_order_id"]: r["client_order_id"] for r in rows}
 
-    async def take_over(self, claim: Claim) -> bool:
-        """Become the sender of a claim whose sender is gone; False when someone else took it first."""
-        result = await self._pool().execute(
+    async def take_over(self, claim: Claim) -> Claim | None:
+        """Become the sender of a claim whose sender is gone: the claim as taken (its next attempt, which a release
+        must name), or None when someone else took it first."""
+        row = await self._pool().fetchrow(
             "UPDATE connector_orders SET attempt = attempt + 1, claimed_by = $5, claimed_at = now(), updated_at = now()"
             " WHERE exchange_name = $1 AND account_id = $2 AND client_order_id = $3 AND attempt = $4"
-            " AND state = 'sending'",
+            f" AND state = 'sending' RETURNING {_COLUMNS}",
             self.exchange,
             uuid.UUID(claim.account),
             claim.client_order_id,
@@ -240,7 +241,7 @@ class OrderStore:
             self.instance,
             timeout=DB_TIMEOUT_SECONDS,
         )
-        return result.endswith(" 1")
+        return Claim.from_row(row) if row is not None else None
 
     async def release(self, claim: Claim) -> None:
         """Forget a claim whose create certainly never reached the exchange (refused before it was sent, or a 429):

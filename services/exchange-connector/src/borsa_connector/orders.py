@@ -265,9 +265,10 @@ class OrderDesk:
                 if patient and claim.claimed_by != self.store.instance and await self.store.alive(claim.claimed_by):
                     await asyncio.sleep(WAIT_POLL_SECONDS)  # its sender is alive and may still be sending
                     continue
-                if await self.store.take_over(claim):
+                taken = await self.store.take_over(claim)
+                if taken is not None:
                     log.info("create taken over", client_order_id=request.client_order_id, previous=claim.claimed_by)
-                    return await self._send(lease, market, claim, reference)
+                    return await self._send(lease, market, taken, reference)
 
     def _fit(self, client, client_order_id: str) -> str:
         q = self.api.q
@@ -299,8 +300,7 @@ class OrderDesk:
                 )
         except E.BorsaError as error:
             if isinstance(error, REFUSALS) and not _says_duplicate(error):
-                await self.store.release(claim)
-                raise
+                return await self._refused(lease, market, claim, error)
             return await self._resolve(lease, market, claim, error)
         order = order_from_ccxt(
             raw,
@@ -317,6 +317,23 @@ class OrderDesk:
             order = await self._fresh(lease, market, claim, order.id, fallback=order)  # sparse: what filled?
         self._placed(claim, order)
         return order
+
+    async def _refused(self, lease: Lease, market: Market, claim: Claim, error: E.BorsaError) -> Order:
+        """The exchange refused the create: the claim is released, so a later create with the id is sent afresh.
+        A send taken over from a sender that is gone looks the order up first: that sender's attempt may have reached
+        the exchange after our lookup, and some exchanges answer a repeated client id with a plain "invalid order"
+        (Kraken), so forgetting the claim would leave that order untracked. If the lookup fails, the claim stays
+        and order tracking settles it."""
+        if claim.attempt > 1:
+            try:
+                found = await self._find(lease, market, claim.sent_client_order_id)
+            except E.BorsaError as lookup_error:
+                log.warning("order lookup failed", client_order_id=claim.client_order_id, error=lookup_error.message)
+                raise error from None
+            if found is not None:
+                return await self._adopt(claim.account, market, claim, found)
+        await self.store.release(claim)
+        raise error
 
     async def _resolve(self, lease: Lease, market: Market, claim: Claim, error: E.BorsaError) -> Order:
         """The create's outcome is unknown: the exchange may hold the order. Look it up; never re-send here."""

@@ -17,7 +17,8 @@ import pytest
 from borsa_proto import BotChanged, decode
 from borsa_proto import requests as rq
 from borsa_proto.exchange import BalanceReply
-from borsa_proto.subjects import BOTS_CHANGED, balance
+from borsa_proto.orders import Order
+from borsa_proto.subjects import BOTS_CHANGED, balance, order_create
 from borsa_runtime.request import request
 from borsa_testing.processes import start_gateway
 from borsa_testing.sim import SimAdmin
@@ -349,12 +350,24 @@ async def test_a_canary_secret_never_leaks(stack, session) -> None:
         status, data = await user.call("POST", "/api-keys", {"exchange": "kucoin", "label": "c", "credentials": wrong})
         responses.append(str(data))
         assert status == 422
-        good_secret = credentials["secret"]
+        good_secret, good_passphrase = credentials["secret"], credentials["password"]
         status, data = await user.call(
             "POST", "/api-keys", {"exchange": "kucoin", "label": "ok", "credentials": credentials}
         )
         responses.append(str(data))
         assert status == 201
+        # The key trades: signed requests, a claim and an order row, an order event on BORSA_ORDERS.
+        placed = await request(
+            nc,
+            order_create("kucoin"),
+            rq.OrderCreateRequest(
+                account=data["id"], client_order_id=f"canary-{uuid.uuid4().hex[:8]}", symbol="BTC/USDT",
+                side="buy", type="market", amount=Decimal("0.0001"),
+            ),
+            Order,
+            timeout=20,
+        )  # fmt: skip
+        responses.append(str(placed))
         for path in ("/api-keys", "/exchanges"):
             responses.append(str((await user.call("GET", path))[1]))
         await nc.flush()
@@ -362,7 +375,7 @@ async def test_a_canary_secret_never_leaks(stack, session) -> None:
     finally:
         await sub.unsubscribe()
         await nc.close()
-    for secret in (CANARY, good_secret):
+    for secret in (CANARY, good_secret, good_passphrase):
         assert not any(secret in r for r in responses)
         assert not any(secret.encode() in m for m in seen_on_bus)
         assert secret not in stack["gateway"].log_path.read_text()
@@ -370,8 +383,10 @@ async def test_a_canary_secret_never_leaks(stack, session) -> None:
             assert secret not in connector.log_path.read_text()
         conn = await asyncpg.connect(stack["dsn"])
         try:
-            for table in ("users", "api_keys", "bot_configs"):
-                dump = "\n".join(str(dict(r)) for r in await conn.fetch(f"SELECT * FROM {table}"))
+            tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            assert {"users", "api_keys", "connector_orders"} <= {t["tablename"] for t in tables}
+            for (table,) in tables:  # every column of every table, as text
+                dump = "\n".join(str(dict(r)) for r in await conn.fetch(f'SELECT * FROM "{table}"'))
                 assert secret not in dump, table
         finally:
             await conn.close()

@@ -138,6 +138,17 @@ async def test_ohlcv(nc, ex) -> None:
         assert low <= min(o, c) <= max(o, c) <= h
 
 
+async def test_ohlcv_since_starts_at_the_candle_asked_for(nc, ex) -> None:
+    symbol, verb = CASES[ex]["symbol"], subject(ex, "ohlcv")
+    latest = await request(nc, verb, rq.OhlcvRequest(symbol=symbol, timeframe="1h", limit=6), OhlcvReply)
+    since = latest.candles[-5][0]  # four hours before the newest candle
+    reply = await request(nc, verb, rq.OhlcvRequest(symbol=symbol, timeframe="1h", since=since, limit=2), OhlcvReply)
+    times = [c[0] for c in reply.candles]
+    assert 1 <= len(times) <= 2 and times == sorted(times)
+    assert all(t >= since for t in times), (since, times)
+    assert times[0] <= since + 3_600_000, (since, times)  # from that candle (or, on Kraken, the one after it)
+
+
 async def test_ohlcv_rejects_a_timeframe_the_exchange_lacks(nc, ex) -> None:
     with pytest.raises(E.BadRequest, match=r"timeframe '7m'.*use one of"):
         await request(nc, subject(ex, "ohlcv"), rq.OhlcvRequest(symbol=CASES[ex]["symbol"], timeframe="7m"), OhlcvReply)

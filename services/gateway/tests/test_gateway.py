@@ -144,6 +144,12 @@ async def test_exchanges_online_and_offline(stack, session) -> None:
     assert {"symbol": "BTC/USD", "market_id": "XXBTZUSD"}.items() <= next(
         m for m in markets if m["symbol"] == "BTC/USD"
     ).items()
+    _, in_eur = await user.call("GET", "/exchanges/kraken/markets?quote=eur", expect=200)
+    _, every = await user.call("GET", "/exchanges/kraken/markets", expect=200)
+    assert in_eur and {m["quote"] for m in in_eur} == {"EUR"}
+    assert [m for m in every if m["quote"] == "EUR"] == in_eur and len(every) > len(in_eur)
+    # Both bounds of every limit, null where the exchange sets none.
+    assert all(set(m["limits"][k]) == {"min", "max"} for m in every for k in ("amount", "cost", "price"))
     status, data = await user.call("GET", "/exchanges/binance/markets")
     assert status == 503 and data["detail"]["code"] == "exchange_unavailable"
 

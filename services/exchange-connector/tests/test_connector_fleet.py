@@ -171,6 +171,17 @@ async def test_market_rule_changes_are_published_with_old_and_new_values(own, si
     market = await request(nc, "borsa.exchange.kraken.market", rq.MarketRequest(symbol="BTC/USD"), Market)
     assert str(market.precision.price) == "1"
 
+    # A market the exchange halts: published as a change of `active`, and left out when only active ones are asked.
+    async with SimAdmin(sim.url) as admin:
+        await admin._call("POST", "/markets", json={"exchange": "kraken", "symbol": "ETH/USD", "active": False})
+    event = decode((await events.next_msg(timeout=15)).data, MarketEvent)
+    assert (event.kind, event.symbols, event.changes[0].fields) == ("changed", ["ETH/USD"], ["active"])
+    listed = "borsa.exchange.kraken.markets"
+    every = (await request(nc, listed, rq.MarketsRequest(quote="USD"), MarketsReply)).markets
+    trading = (await request(nc, listed, rq.MarketsRequest(quote="USD", active_only=True), MarketsReply)).markets
+    assert [m.active for m in every if m.symbol == "ETH/USD"] == [False]
+    assert [m.symbol for m in trading] == [m.symbol for m in every if m.symbol != "ETH/USD"]
+
 
 async def test_any_other_ccxt_exchange_is_served_through_the_same_path(nats_url, sim_url, connector_factory, nc):
     """binanceus has no quirks of ours: the generic ccxt implementation serves it (the simulator speaks

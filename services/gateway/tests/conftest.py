@@ -35,7 +35,9 @@ def stack(database_url, sim_factory, connector_factory, tmp_path_factory):
     asyncio.run(migrate(dsn))
     private, public = generate_keypair()
     sim = sim_factory("--seed", "11", "--rate-limit-scale", "100", "--exchanges", "kraken,kucoin,binance")
+    # Markets read again every 3 s, so a market the simulator halts shows up within the tests.
     env = {"BORSA_SEALING_KEY": private, "DATABASE_URL": dsn, "BORSA_RATE_LIMIT_SCALE": "100"}
+    env["BORSA_MARKETS_REFRESH_MINUTES"] = "0.05"
     connectors = [connector_factory(ex, nats_url, sim.url, env=env) for ex in ("kraken", "kucoin")]
     gateway_env = {
         "BORSA_SEALING_PUBLIC_KEY": public,

@@ -154,6 +154,37 @@ async def test_exchanges_online_and_offline(stack, session) -> None:
     assert status == 503 and data["detail"]["code"] == "exchange_unavailable"
 
 
+async def test_a_bot_on_a_halted_market_is_refused_naming_the_symbol(stack, session) -> None:
+    user = await new_user(session, stack["url"])
+    _, key = await user.call("POST", "/api-keys", {"exchange": "kraken", "label": "p", "mode": "paper"}, 201)
+    bot = {"api_key_id": key["id"], "symbol": "SOL/EUR", "strategy": "dca"}
+    bot["params"] = {"quote_amount": "25", "interval_seconds": 3600}
+
+    async def sol_eur_active() -> bool:
+        _, found = await user.call("GET", "/exchanges/kraken/markets?search=sol&quote=EUR", expect=200)
+        return next(m["active"] for m in found if m["symbol"] == "SOL/EUR")
+
+    async def halted(active: bool) -> None:
+        async with SimAdmin(stack["sim"]) as admin:
+            await admin._call("POST", "/markets", json={"exchange": "kraken", "symbol": "SOL/EUR", "active": active})
+        async with asyncio.timeout(20):  # the connector reads the markets again every 3 s
+            while await sol_eur_active() != active:
+                await asyncio.sleep(0.5)
+
+    await halted(False)
+    try:
+        status, data = await user.call("POST", "/bots", bot)
+        assert status == 422, data
+        assert data["detail"] == {
+            "code": "invalid_order",
+            "message": "SOL/EUR is not trading on kraken right now",
+            "field": "symbol",
+        }
+    finally:
+        await halted(True)
+    await user.call("POST", "/bots", bot, 201)  # trading again: the same bot is taken
+
+
 class Notices:
     """The gateway's `borsa.bots.changed` notices, as a runner sees them."""
 

@@ -8,7 +8,7 @@ import asyncio
 import shutil
 import threading
 from collections.abc import Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ class Platform:
     nats_url: str
     database_url: str
     gateway: GatewayProcess
+    processes: list = field(default_factory=list)
+    """Every Borsa process of the platform (gateway, connectors, runner, reporting), each with its log_path."""
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +97,7 @@ def platform(tmp_path_factory, database_factory, sim_factory, connector_factory,
             workdir=tmp_path_factory.mktemp("ui-gateway"),
         )
         started.insert(0, gateway)
-        yield Platform(gateway.url, sim.url, nats_server.url, dsn, gateway)
+        yield Platform(gateway.url, sim.url, nats_server.url, dsn, gateway, processes=list(started))
     finally:
         for process in started:
             process.stop()

@@ -34,9 +34,13 @@ MARKET = Market(
 )
 
 
-def quirks(exchange: str) -> tuple[int, str]:
+def all_quirks(exchange: str) -> dict:
     _, cls = resolve_exchange(exchange)
-    q = {**DEFAULT_QUIRKS, **cls.quirks}
+    return {**DEFAULT_QUIRKS, **cls.quirks}
+
+
+def quirks(exchange: str) -> tuple[int, str]:
+    q = all_quirks(exchange)
     return q["client_order_id_max_length"], q["client_order_id_pattern"]
 
 
@@ -155,7 +159,7 @@ class _Api:
 
     def __init__(self) -> None:
         self.id = "kraken"
-        self.q = {"client_order_id_param": "cl_ord_id", "fetch_order_by_client_id": False}
+        self.q = all_quirks("kraken")  # no lookup by client id: the listings are scanned
         self.budgets = _Budgets()
 
     @contextlib.asynccontextmanager
@@ -167,13 +171,13 @@ class _Api:
 
 
 class _Kraken:
-    """Refuses the create as Kraken refuses a client id already open; its listing shows the order only later."""
+    """Refuses the create as Kraken refuses a client id already open; lists that order (`placed`) or none."""
 
     paper = False
 
-    def __init__(self, visible_after: int) -> None:
+    def __init__(self, placed: bool) -> None:
+        self.placed = placed
         self.listings = 0
-        self.visible_after = visible_after
         self.creates = 0
 
     async def create_order(self, *args) -> dict:
@@ -182,7 +186,7 @@ class _Kraken:
 
     async def fetch_open_orders(self, symbol: str) -> list[dict]:
         self.listings += 1
-        if self.listings < self.visible_after:
+        if not self.placed:
             return []
         return [{"id": "OQCLML-BW3P3-BUCMWZ", "clientOrderId": "bot-1", "status": "open", "amount": 0.01,
                  "filled": 0.0, "price": 50000.1, "timestamp": 1700000000000}]  # fmt: skip
@@ -243,8 +247,7 @@ async def _send(attempt: int, client: _Kraken, monkeypatch) -> tuple[_Store, Ord
 async def test_a_refused_send_taken_over_finds_the_order_its_gone_sender_placed(monkeypatch) -> None:
     """The first sender's create reached Kraken after the taker's lookup: the taker's send is refused as a repeated
     client id, and the order is found and adopted instead of its claim being forgotten (an untracked order)."""
-    client = _Kraken(visible_after=2)  # the lookup before the send saw nothing; the one after the refusal does
-    client.listings = 1
+    client = _Kraken(placed=True)  # there after all (the lookup before this send, in _create, saw nothing)
     store, outcome = await _send(2, client, monkeypatch)
     assert isinstance(outcome, Order), outcome
     assert (outcome.id, outcome.client_order_id, outcome.status) == ("OQCLML-BW3P3-BUCMWZ", "bot-1", "open")
@@ -253,14 +256,14 @@ async def test_a_refused_send_taken_over_finds_the_order_its_gone_sender_placed(
 
 
 async def test_a_refused_first_send_is_released_without_a_lookup(monkeypatch) -> None:
-    client = _Kraken(visible_after=1)
+    client = _Kraken(placed=True)  # a client id used outside Borsa: not ours to adopt
     store, outcome = await _send(1, client, monkeypatch)
     assert isinstance(outcome, E.InvalidOrder)
     assert [c.attempt for c in store.released] == [1] and client.listings == 0
 
 
 async def test_a_refused_send_taken_over_is_released_when_the_order_is_not_there(monkeypatch) -> None:
-    client = _Kraken(visible_after=99)
+    client = _Kraken(placed=False)
     store, outcome = await _send(3, client, monkeypatch)
     assert isinstance(outcome, E.InvalidOrder)
     assert [c.attempt for c in store.released] == [3]  # the attempt this sender holds, so the release applies

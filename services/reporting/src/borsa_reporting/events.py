@@ -26,7 +26,8 @@ StatusValue = Literal[tuple(s.value for s in OrderStatus)]  # type: ignore[valid
 
 def _structs(money):
     """The event's classes with `money` as the type of every amount; not tracked by the cyclic collector (they hold
-    only strings, numbers and each other, so they cannot form a cycle)."""
+    only strings, numbers, each other and an event's list of fills, never anything that refers back to them, so they
+    cannot be part of a cycle)."""
 
     class Fee(msgspec.Struct, frozen=True, gc=False):
         cost: money

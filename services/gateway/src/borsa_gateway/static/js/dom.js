@@ -134,6 +134,13 @@ export function money(value, unit) {
   return unit ? `${text} ${unit}` : text;
 }
 
+// `el` showing `value` as money (rounded for reading), its exact value in the title; returns `el`.
+export function showMoney(el, value, unit) {
+  el.textContent = money(value, unit);
+  el.title = value === null || value === undefined || value === "" ? "" : dec(value, unit);
+  return el;
+}
+
 function roundDecimal(text, places) {
   const match = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
   if (!match) return Number(text).toFixed(places); // exponent notation: tiny or huge, float is close enough to show

@@ -4,7 +4,7 @@
 import { del, get, post, query } from "../api.js";
 import { editDialog } from "../bot_edit.js";
 import { confirmDialog } from "../dialog.js";
-import { announce, badge, clear, dec, exchangeName, field, h, money, pageHeading, showAlert, time } from "../dom.js";
+import { announce, badge, clear, dec, exchangeName, field, h, pageHeading, showAlert, showMoney, time } from "../dom.js";
 import { connectEvents } from "../events.js";
 import { paramSummary } from "../params.js";
 import { exchanges as loadExchanges } from "../store.js";
@@ -25,7 +25,10 @@ function soon(fn, ms) {
       fn();
     }, ms);
   };
-  call.cancel = () => clearTimeout(timer);
+  call.cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+  };
   return call;
 }
 
@@ -176,8 +179,7 @@ export async function render(main) {
     if (!entry || entry.bot.symbol !== bot.symbol) {
       botsChanged(); // another market: another card, maybe in another place
     } else {
-      entry.bot = bot;
-      entry.el.querySelector("[data-role=params]").textContent = paramSummary(bot.params, entry.quote);
+      updateCard(entry, bot);
     }
     announce(`${bot.symbol} bot saved.`);
   }
@@ -231,12 +233,14 @@ export async function render(main) {
     const bots = await get("/bots");
     const same = bots.length === cards.size && bots.every((b) => cards.get(b.id)?.bot.symbol === b.symbol);
     if (!same) return load();
-    for (const bot of bots) {
-      const entry = cards.get(bot.id);
-      entry.bot = bot;
-      setStatus(entry, bot.status, bot.status_reason);
-      entry.el.querySelector("[data-role=params]").textContent = paramSummary(bot.params, entry.quote);
-    }
+    for (const bot of bots) updateCard(cards.get(bot.id), bot);
+  }
+
+  // A bot as the API now has it (same market): its status and params on its card.
+  function updateCard(entry, bot) {
+    entry.bot = bot;
+    setStatus(entry, bot.status, bot.status_reason);
+    figure(entry, "params").textContent = paramSummary(bot.params, entry.quote);
   }
   const botsChanged = soon(() => syncBots().catch((e) => showAlert(e.message)), 300);
 
@@ -246,8 +250,8 @@ export async function render(main) {
       const entry = cards.get(data.bot_id);
       if (!entry) return botsChanged();
       setStatus(entry, data.status, data.status_reason);
-      if (data.position !== undefined) entry.el.querySelector("[data-role=position]").textContent = dec(data.position ?? "0", entry.base);
-      if (data.realized_pnl !== undefined) showMoney(entry, "pnl", data.realized_pnl);
+      if (data.position !== undefined) figure(entry, "position").textContent = dec(data.position ?? "0", entry.base);
+      if (data.realized_pnl !== undefined) showMoney(figure(entry, "pnl"), data.realized_pnl ?? "0", entry.quote);
     } else if (name === "order" && data.bot_id) {
       if (!cards.has(data.bot_id)) return botsChanged();
       for (const fill of data.fills || []) addFill(data.bot_id, { ...fill, side: data.order.side });
@@ -255,17 +259,15 @@ export async function render(main) {
     }
   }
 
-  // PnL rounded for reading, its exact value in the title.
-  function showMoney(entry, role, value) {
-    const el = entry.el.querySelector(`[data-role=${role}]`);
-    el.textContent = money(value ?? "0", entry.quote);
-    el.title = dec(value ?? "0", entry.quote);
+  function figure(entry, role) {
+    return entry.el.querySelector(`[data-role=${role}]`);
   }
 
+  // PnL rounded for reading, its exact value in the title.
   function showFigures(entry, row) {
-    entry.el.querySelector("[data-role=position]").textContent = dec(row.position ?? "0", entry.base);
-    showMoney(entry, "pnl", row.realized_pnl);
-    showMoney(entry, "unrealized", row.unrealized_pnl);
+    figure(entry, "position").textContent = dec(row.position ?? "0", entry.base);
+    showMoney(figure(entry, "pnl"), row.realized_pnl ?? "0", entry.quote);
+    showMoney(figure(entry, "unrealized"), row.unrealized_pnl ?? "0", entry.quote);
   }
 
   async function refreshFigures() {

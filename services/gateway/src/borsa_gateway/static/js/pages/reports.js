@@ -1,6 +1,6 @@
 // Reports: summaries per exchange, bot and symbol, the PnL chart, the trade history with filters, CSV download.
 import { download, get, query } from "../api.js";
-import { announce, badge, clear, clearErrors, dec, exchangeName, field, h, money, pageHeading, showError, time } from "../dom.js";
+import { announce, badge, clear, clearErrors, dec, exchangeName, field, h, pageHeading, showError, showMoney, time } from "../dom.js";
 import { pnlChart } from "../chart.js";
 import { exchanges as loadExchanges } from "../store.js";
 
@@ -8,7 +8,7 @@ const PAGE = 50;
 
 // Money rounded for reading (cents for fiat and stablecoin quotes), the exact value in the cell's title; the CSV keeps
 // every digit.
-const moneyCell = (value, unit) => h("td", { class: "num", title: dec(value, unit) }, money(value, unit));
+const moneyCell = (value, unit) => showMoney(h("td", { class: "num" }), value, unit);
 const GROUPS = [
   ["exchange", "By exchange"],
   ["bot", "By bot"],
